@@ -1,0 +1,3 @@
+from softalign.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,312 @@
+"""Run configuration: frozen dataclasses, YAML loading, dotted overrides, validation.
+
+One YAML file describes a run with four sections (``data``, ``model``, ``training``,
+``decoding``). Every key is typed; an unknown key, a value of the wrong type or an impossible
+value raises :class:`~softalign.errors.ConfigError` naming the dotted key, e.g.
+``config key 'training.lr': expected a number, got 'fast'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from softalign.errors import ConfigError
+
+ATTENTION_TYPES = ("none", "additive", "dot", "scaled_dot", "general")
+RNN_TYPES = ("gru", "lstm")
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    type: str = "unigram"  # SentencePiece model type: unigram | bpe
+    size: int = 8000  # per side, or the joint size when ``joint``
+    joint: bool = True
+    character_coverage: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the parallel text comes from.
+
+    Either ``corpus`` names a built-in source (``synthetic:reverse?min=5&max=40``) that
+    provides all splits, or the ``*_src``/``*_tgt`` paths name plain or gzipped text files;
+    relative paths are taken from ``dir``.
+    """
+
+    dir: str = "."
+    corpus: str = ""
+    src_lang: str = "src"
+    tgt_lang: str = "tgt"
+    train_src: str = ""
+    train_tgt: str = ""
+    valid_src: str = ""
+    valid_tgt: str = ""
+    test_src: str = ""
+    test_tgt: str = ""
+    max_length: int = 100  # subword tokens per side; longer training pairs are dropped
+    valid_size: int = 0  # 0 = all validation pairs; else the first N (faster validation)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    rnn_type: str = "gru"
+    embedding_size: int = 256
+    encoder_hidden: int = 256  # per direction
+    encoder_layers: int = 2
+    bidirectional: bool = True
+    decoder_hidden: int = 512
+    decoder_layers: int = 1
+    attention: str = "additive"
+    attention_size: int = 512  # additive attention's hidden size
+    input_feeding: bool = True
+    bridge: bool = True
+    output_size: int = 512  # deep output layer; must equal embedding_size when tied
+    tie_embeddings: bool = False
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    seed: int = 42
+    lr: float = 0.001
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5  # lr multiplier when validation loss stops improving
+    plateau_patience: int = 2  # validations without improvement before the lr decays
+    min_lr: float = 1e-5
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    batch_tokens: int = 2000
+    max_steps: int = 100000
+    max_minutes: float = 0.0  # wall-clock budget; 0 = none
+    max_epochs: int = 0  # 0 = none
+    valid_every: int = 500
+    valid_bleu: bool = True
+    early_stopping_patience: int = 0  # validations without improvement; 0 = never stop
+    early_stopping_metric: str = "loss"  # loss | bleu
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 50
+    max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
+    threads: int = 0  # 0 = all cores
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    beam: int = 5
+    length_penalty: float = 1.0  # GNMT alpha; 0 = none
+    max_length_ratio: float = 2.0
+    max_length: int = 200
+    batch_tokens: int = 4000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **overrides: Any) -> RunConfig:
+        """Dotted-key replacement: ``cfg.replace(**{"training.lr": 1e-4})``."""
+        return from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config and apply ``key=value`` overrides (values parsed as YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    parsed = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override '{item}': expected key=value")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed[key.strip()] = value
+    return from_dict(apply_overrides(raw, parsed))
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each dotted key set (``model.attention`` -> value)."""
+    result = _deep_copy(raw)
+    for dotted, value in overrides.items():
+        node = result
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config key '{dotted}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested plain data."""
+    config = _build(RunConfig, raw, prefix="")
+    validate(config)
+    return config
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key '{prefix.rstrip('.')}': expected a section (mapping)")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(f"config key '{prefix}{key}': unknown key")
+    values = {}
+    for name in names:
+        if name not in raw:
+            continue
+        hint = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], prefix=f"{key}.")
+        else:
+            values[name] = _coerce(raw[name], hint, key)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}': expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+    raise ConfigError(f"config key '{key}': unsupported type {hint}")
+
+
+# -------------------------------------------------------------------------- validation
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+def validate(config: RunConfig) -> None:
+    """Reject impossible values, naming the key."""
+    d, m, t, dec = config.data, config.model, config.training, config.decoding
+    _require(d.vocab.type in ("unigram", "bpe"), "data.vocab.type", "must be unigram or bpe")
+    _require(d.vocab.size >= 16, "data.vocab.size", "must be at least 16")
+    _require(0 < d.vocab.character_coverage <= 1, "data.vocab.character_coverage", "in (0, 1]")
+    _require(d.max_length >= 1, "data.max_length", "must be positive")
+    _require(d.valid_size >= 0, "data.valid_size", "must be >= 0")
+    if not d.corpus:
+        _require(bool(d.train_src), "data.train_src", "needed when data.corpus is empty")
+        _require(bool(d.train_tgt), "data.train_tgt", "needed when data.corpus is empty")
+        _require(bool(d.valid_src), "data.valid_src", "needed when data.corpus is empty")
+        _require(bool(d.valid_tgt), "data.valid_tgt", "needed when data.corpus is empty")
+    _require(m.rnn_type in RNN_TYPES, "model.rnn_type", f"must be one of {', '.join(RNN_TYPES)}")
+    _require(
+        m.attention in ATTENTION_TYPES,
+        "model.attention",
+        f"must be one of {', '.join(ATTENTION_TYPES)}, got {m.attention!r}",
+    )
+    for name in ("embedding_size", "encoder_hidden", "encoder_layers", "decoder_hidden"):
+        _require(getattr(m, name) >= 1, f"model.{name}", "must be positive")
+    _require(m.decoder_layers >= 1, "model.decoder_layers", "must be positive")
+    _require(m.attention_size >= 1, "model.attention_size", "must be positive")
+    _require(m.output_size >= 1, "model.output_size", "must be positive")
+    _require(0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)")
+    encoder_out = m.encoder_hidden * (2 if m.bidirectional else 1)
+    if m.attention in ("dot", "scaled_dot"):
+        _require(
+            m.decoder_hidden == encoder_out,
+            "model.attention",
+            f"'{m.attention}' needs model.decoder_hidden ({m.decoder_hidden}) equal to the "
+            f"encoder output size ({encoder_out})",
+        )
+    if m.tie_embeddings:
+        _require(
+            m.output_size == m.embedding_size,
+            "model.tie_embeddings",
+            f"needs model.output_size ({m.output_size}) == model.embedding_size "
+            f"({m.embedding_size})",
+        )
+    _require(t.lr > 0, "training.lr", "must be positive")
+    _require(t.warmup_steps >= 0, "training.warmup_steps", "must be >= 0")
+    _require(0 < t.plateau_factor <= 1, "training.plateau_factor", "must be in (0, 1]")
+    _require(t.plateau_patience >= 0, "training.plateau_patience", "must be >= 0")
+    _require(t.clip_norm >= 0, "training.clip_norm", "must be >= 0 (0 = no clipping)")
+    _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
+    _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
+    _require(t.max_steps >= 1, "training.max_steps", "must be positive")
+    _require(t.max_minutes >= 0, "training.max_minutes", "must be >= 0")
+    _require(t.max_epochs >= 0, "training.max_epochs", "must be >= 0")
+    _require(t.valid_every >= 1, "training.valid_every", "must be positive")
+    _require(t.checkpoint_every >= 1, "training.checkpoint_every", "must be positive")
+    _require(t.keep_checkpoints >= 1, "training.keep_checkpoints", "must be at least 1")
+    _require(t.log_every >= 1, "training.log_every", "must be positive")
+    _require(t.max_nonfinite_steps >= 1, "training.max_nonfinite_steps", "must be positive")
+    _require(t.threads >= 0, "training.threads", "must be >= 0")
+    _require(
+        t.early_stopping_metric in ("loss", "bleu"),
+        "training.early_stopping_metric",
+        "must be loss or bleu",
+    )
+    _require(t.early_stopping_patience >= 0, "training.early_stopping_patience", "must be >= 0")
+    _require(
+        t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+        "training.device",
+        "must be auto, cpu, cuda or cuda:N",
+    )
+    _require(dec.beam >= 1, "decoding.beam", "must be at least 1")
+    _require(dec.length_penalty >= 0, "decoding.length_penalty", "must be >= 0")
+    _require(dec.max_length_ratio > 0, "decoding.max_length_ratio", "must be positive")
+    _require(dec.max_length >= 1, "decoding.max_length", "must be positive")
+    _require(dec.batch_tokens >= 1, "decoding.batch_tokens", "must be positive")
+
+
+def save_config(config: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

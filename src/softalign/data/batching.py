@@ -1,0 +1,117 @@
+"""Token-budget batches with length bucketing, and collation into padded tensors.
+
+A batch holds as many sentence pairs as fit ``max_tokens`` *padded* tokens, counted as
+``n_pairs * max(longest source, longest target + 1)`` (the target gains BOS/EOS), so sorting
+by length leaves little padding. Shuffling is deterministic: epoch ``e`` of seed ``s`` always
+yields the same batches in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass
+class Batch:
+    """Padded tensors of one batch.
+
+    src: (batch, src_len) source ids, PAD after each sentence's end
+    src_lengths: (batch,) true source lengths
+    tgt_in: (batch, tgt_len) BOS y_1 .. y_n (decoder input), or None when translating
+    tgt_out: (batch, tgt_len) y_1 .. y_n EOS (prediction target), or None
+    indices: position of each row in the dataset it came from
+    """
+
+    src: torch.Tensor
+    src_lengths: torch.Tensor
+    tgt_in: torch.Tensor | None
+    tgt_out: torch.Tensor | None
+    indices: list[int]
+
+    @property
+    def pad_mask(self) -> torch.Tensor:
+        """(batch, src_len) True at padding positions."""
+        return self.src == PAD_ID
+
+    @property
+    def num_target_tokens(self) -> int:
+        return 0 if self.tgt_out is None else int((self.tgt_out != PAD_ID).sum())
+
+    def to(self, device: torch.device) -> Batch:
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(
+            move(self.src), self.src_lengths, move(self.tgt_in), move(self.tgt_out), self.indices
+        )
+
+
+def token_batches(
+    src_lengths: Sequence[int],
+    tgt_lengths: Sequence[int] | None,
+    max_tokens: int,
+    seed: int | None = None,
+    epoch: int = 0,
+) -> list[list[int]]:
+    """Group example indices into batches of at most ``max_tokens`` padded tokens.
+
+    With a seed, examples of equal length are ordered randomly and the batch order is
+    shuffled, both from ``(seed, epoch)``; without one, batches come sorted by length.
+    A single example longer than the budget still gets a batch of its own.
+    """
+    src = np.asarray(src_lengths, dtype=np.int64)
+    tgt = np.zeros_like(src) if tgt_lengths is None else np.asarray(tgt_lengths, dtype=np.int64) + 1
+    rng = np.random.default_rng([seed, epoch]) if seed is not None else None
+    tie_break = rng.random(len(src)) if rng is not None else np.arange(len(src))
+    order = np.lexsort((tie_break, tgt, src))  # by source length, then target, then random
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order.tolist():
+        width = max(int(src[index]), int(tgt[index]))
+        if current and (len(current) + 1) * max(longest, width) > max_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, width)
+    if current:
+        batches.append(current)
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches)).tolist()]
+    return batches
+
+
+def pad(
+    sequences: Sequence[Sequence[int]], prefix: int | None = None, suffix: int | None = None
+) -> torch.Tensor:
+    """(n, longest) int64 tensor of the sequences, each optionally wrapped, PAD-filled."""
+    extra = (prefix is not None) + (suffix is not None)
+    width = max(len(s) for s in sequences) + extra
+    out = np.full((len(sequences), width), PAD_ID, dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        start = 0
+        if prefix is not None:
+            out[row, 0] = prefix
+            start = 1
+        out[row, start : start + len(seq)] = seq
+        if suffix is not None:
+            out[row, start + len(seq)] = suffix
+    return torch.from_numpy(out)
+
+
+def collate(
+    indices: list[int],
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]] | None = None,
+) -> Batch:
+    """Build a :class:`Batch` from the examples at ``indices``."""
+    src = [src_ids[i] for i in indices]
+    lengths = torch.tensor([len(s) for s in src], dtype=torch.int64)
+    if tgt_ids is None:
+        return Batch(pad(src), lengths, None, None, list(indices))
+    tgt = [tgt_ids[i] for i in indices]
+    return Batch(pad(src), lengths, pad(tgt, prefix=BOS_ID), pad(tgt, suffix=EOS_ID), list(indices))

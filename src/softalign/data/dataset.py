@@ -1,0 +1,90 @@
+"""From raw parallel text to id sequences: vocabularies in the run directory, encoding, and
+the length filter (pairs over ``data.max_length`` subwords are dropped and counted)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from softalign.config import DataConfig
+from softalign.data.corpus import ParallelText, drop_empty_and_long
+from softalign.data.vocab import SubwordVocab
+from softalign.errors import DataError
+
+log = logging.getLogger("softalign")
+
+CHARS_PER_TOKEN_LIMIT = 20  # pairs longer than max_length * this many characters skip encoding
+
+
+@dataclass
+class EncodedSplit:
+    """Subword ids of the kept pairs, and their raw text (references for BLEU)."""
+
+    src: list[list[int]]
+    tgt: list[list[int]]
+    text: ParallelText
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def vocab_paths(run_dir: Path, joint: bool) -> tuple[Path, Path]:
+    if joint:
+        return run_dir / "spm.joint.model", run_dir / "spm.joint.model"
+    return run_dir / "spm.src.model", run_dir / "spm.tgt.model"
+
+
+def train_vocabs(
+    data: DataConfig, train: ParallelText, run_dir: Path
+) -> tuple[SubwordVocab, SubwordVocab]:
+    """Train SentencePiece on the training text (joint or one per side) into ``run_dir``."""
+    v = data.vocab
+    train_one = lambda lines, name: SubwordVocab.train(  # noqa: E731
+        lines, run_dir / f"spm.{name}", v.size, v.type, v.character_coverage
+    )
+    if v.joint:
+        joint = train_one(train.src + train.tgt, "joint")
+        return joint, joint
+    return train_one(train.src, "src"), train_one(train.tgt, "tgt")
+
+
+def load_vocabs(run_dir: Path, joint: bool) -> tuple[SubwordVocab, SubwordVocab]:
+    src_path, tgt_path = vocab_paths(run_dir, joint)
+    src = SubwordVocab.load(src_path)
+    return src, (src if tgt_path == src_path else SubwordVocab.load(tgt_path))
+
+
+def encode_split(
+    name: str,
+    text: ParallelText,
+    src_vocab: SubwordVocab,
+    tgt_vocab: SubwordVocab,
+    max_length: int | None,
+) -> EncodedSplit:
+    """Encode a split, dropping empty pairs and (when ``max_length``) over-long pairs."""
+    max_chars = (max_length or 10**9) * CHARS_PER_TOKEN_LIMIT
+    text, report = drop_empty_and_long(text, max_chars)
+    src_ids, tgt_ids = src_vocab.encode(text.src), tgt_vocab.encode(text.tgt)
+    kept = [
+        i
+        for i in range(len(src_ids))
+        if max_length is None or (len(src_ids[i]) <= max_length and len(tgt_ids[i]) <= max_length)
+    ]
+    too_long = report.too_long + len(src_ids) - len(kept)
+    if report.empty or too_long:
+        log.info(
+            "%s: dropped %d pairs with an empty side and %d over %s subwords; kept %d",
+            name,
+            report.empty,
+            too_long,
+            max_length,
+            len(kept),
+        )
+    if not kept:
+        raise DataError(f"{name}: no sentence pairs left after filtering")
+    return EncodedSplit(
+        [src_ids[i] for i in kept],
+        [tgt_ids[i] for i in kept],
+        ParallelText([text.src[i] for i in kept], [text.tgt[i] for i in kept]),
+    )

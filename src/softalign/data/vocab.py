@@ -1,0 +1,89 @@
+"""Subword vocabularies with SentencePiece; the special ids live here and nowhere else.
+
+Every model file is trained with ``pad=0, unk=1, bos=2, eos=3`` so that the rest of the code
+can use the constants below. Output ids are decoded (detokenized) back to plain text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import sentencepiece as spm
+
+from softalign.errors import CheckpointError
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class SubwordVocab:
+    """A SentencePiece model: text <-> subword ids."""
+
+    def __init__(self, processor: spm.SentencePieceProcessor, path: Path) -> None:
+        self.processor = processor
+        self.path = path
+
+    @classmethod
+    def train(
+        cls,
+        sentences: Iterable[str],
+        model_prefix: Path,
+        vocab_size: int,
+        model_type: str = "unigram",
+        character_coverage: float = 1.0,
+    ) -> SubwordVocab:
+        """Train on ``sentences`` and write ``{model_prefix}.model``.
+
+        ``vocab_size`` is an upper bound: small corpora get the vocabulary they can support.
+        """
+        model_prefix.parent.mkdir(parents=True, exist_ok=True)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_prefix=str(model_prefix),
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            hard_vocab_limit=False,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            input_sentence_size=2_000_000,
+            shuffle_input_sentence=True,
+            num_threads=2,
+            minloglevel=2,
+        )
+        return cls.load(Path(f"{model_prefix}.model"))
+
+    @classmethod
+    def load(cls, path: Path) -> SubwordVocab:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: SentencePiece model not found")
+        processor = spm.SentencePieceProcessor()
+        try:
+            processor.Load(str(path))
+        except (OSError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: not a valid SentencePiece model ({exc})") from None
+        if (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()) != (
+            PAD_ID,
+            UNK_ID,
+            BOS_ID,
+            EOS_ID,
+        ):
+            raise CheckpointError(f"{path}: special ids differ from pad=0 unk=1 bos=2 eos=3")
+        return cls(processor, path)
+
+    def __len__(self) -> int:
+        return self.processor.get_piece_size()
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Subword ids of each text (no BOS/EOS)."""
+        return self.processor.encode(texts, out_type=int)
+
+    def decode(self, ids: list[list[int]]) -> list[str]:
+        """Detokenized text of each id sequence (special ids are dropped)."""
+        return self.processor.decode([[i for i in seq if i > EOS_ID] for seq in ids])
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        """The subword strings of ``ids`` (for attention labels)."""
+        return [self.processor.id_to_piece(i) for i in ids]

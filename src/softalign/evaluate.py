@@ -1,0 +1,86 @@
+"""Corpus metrics with sacreBLEU: BLEU (cased, 13a tokenisation, with its signature) and chrF."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sacrebleu.metrics import BLEU, CHRF
+
+
+@dataclass(frozen=True)
+class Scores:
+    bleu: float
+    chrf: float
+    signature: str
+    chrf_signature: str
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {
+            "bleu": round(self.bleu, 2),
+            "chrf": round(self.chrf, 2),
+            "signature": self.signature,
+            "chrf_signature": self.chrf_signature,
+        }
+
+
+def score_corpus(hypotheses: list[str], references: list[str]) -> Scores:
+    """BLEU and chrF of detokenized hypotheses against one reference each."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    bleu, chrf = BLEU(), CHRF()
+    bleu_score = bleu.corpus_score(hypotheses, [references])
+    chrf_score = chrf.corpus_score(hypotheses, [references])
+    return Scores(
+        bleu_score.score, chrf_score.score, str(bleu.get_signature()), str(chrf.get_signature())
+    )
+
+
+def evaluate_files(
+    run_dir: str | Path,
+    src_path: str | Path,
+    ref_path: str | Path,
+    *,
+    beam: int | None = None,
+    length_penalty: float | None = None,
+    device: str = "auto",
+    hypotheses_path: str | Path | None = None,
+) -> dict[str, float | str | int]:
+    """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity."""
+    from softalign.data.corpus import read_parallel
+    from softalign.train.loss import corpus_loss
+    from softalign.translator import Translator
+
+    translator = Translator.load(run_dir, device=device)
+    pairs = read_parallel(src_path, ref_path)
+    started = time.perf_counter()
+    translations = translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)
+    seconds = time.perf_counter() - started
+    hypotheses = [t.text for t in translations]
+    if hypotheses_path:
+        Path(hypotheses_path).write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    scores = score_corpus(hypotheses, pairs.tgt)
+    kept = [
+        i
+        for i, (s, t) in enumerate(zip(pairs.src, pairs.tgt, strict=True))
+        if s.strip() and t.strip()
+    ]
+    src_ids = translator.src_vocab.encode([pairs.src[i].strip() for i in kept])
+    tgt_ids = translator.tgt_vocab.encode([pairs.tgt[i].strip() for i in kept])
+    limit = translator.config.decoding.max_length
+    _, ppl = corpus_loss(
+        translator.model,
+        [s[:limit] for s in src_ids],
+        tgt_ids,
+        translator.config.training.batch_tokens,
+        translator.device,
+    )
+    return {
+        **scores.as_dict(),
+        "ppl": round(ppl, 3),
+        "sentences": len(hypotheses),
+        "beam": beam or translator.config.decoding.beam,
+        "decode_seconds": round(seconds, 2),
+        "checkpoint": str(translator.checkpoint),
+    }

@@ -1,0 +1,117 @@
+"""Soft attention: score every source position against the decoder state, normalise, average.
+
+For a query ``s`` (the decoder state) and encoder vectors ``h_1..h_n``::
+
+    e_j = score(s, h_j)                      # one score per source position
+    α   = softmax(e)   (α_j = 0 at padding)  # a probability distribution over positions
+    c   = Σ_j α_j h_j                        # the context vector
+
+Score functions (Bahdanau et al. 2015; Luong et al. 2015):
+
+- ``additive``:   e_j = v · tanh(W s + U h_j)
+- ``dot``:        e_j = s · h_j
+- ``scaled_dot``: e_j = s · h_j / sqrt(d)
+- ``general``:    e_j = s · (W h_j)
+
+The part of the score that only depends on the keys (``U h`` or ``W h``) is computed once
+per sentence by :meth:`project_keys`; the caller keeps it and passes it to every step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Attention(nn.Module):
+    """Base class: subclasses define :meth:`project_keys` and :meth:`score`."""
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """(batch, src_len, key_size) -> the keys used by :meth:`score`."""
+        return memory
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """(batch, query_size), projected keys -> scores (batch, src_len)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        pad_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context and weights.
+
+        query: (batch, query_size); keys: from :meth:`project_keys`;
+        values: (batch, src_len, value_size); pad_mask: (batch, src_len), True at padding.
+        Returns context (batch, value_size) and weights (batch, src_len) summing to 1.
+        """
+        scores = self.score(query, keys).masked_fill(pad_mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (batch, src_len)
+        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (batch, value_size)
+        return context, weights
+
+
+class AdditiveAttention(Attention):
+    """Bahdanau: e_j = v · tanh(W s + U h_j)."""
+
+    def __init__(self, *, query_size: int, key_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(query_size, hidden_size, bias=False)  # W
+        self.key_proj = nn.Linear(key_size, hidden_size, bias=True)  # U (with the bias)
+        self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_proj(memory)  # (batch, src_len, hidden)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        query_proj = self.query_proj(query).unsqueeze(1)  # (batch, 1, hidden)
+        return self.energy(torch.tanh(query_proj + keys)).squeeze(-1)  # (batch, src_len)
+
+
+class DotAttention(Attention):
+    """Content-based: e_j = s · h_j (query and key sizes must match)."""
+
+    def __init__(self, *, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__()
+        if query_size != key_size:
+            raise ValueError(
+                f"dot attention needs query_size == key_size ({query_size} != {key_size})"
+            )
+        self.scale = 1.0
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (batch, src_len)
+
+
+class ScaledDotAttention(DotAttention):
+    """e_j = s · h_j / sqrt(d)."""
+
+    def __init__(self, *, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__(query_size=query_size, key_size=key_size)
+        self.scale = 1.0 / math.sqrt(key_size)
+
+
+class GeneralAttention(Attention):
+    """Luong's general: e_j = s · (W h_j), with ``W h`` precomputed per sentence."""
+
+    def __init__(self, *, query_size: int, key_size: int, hidden_size: int = 0) -> None:
+        super().__init__()
+        self.key_proj = nn.Linear(key_size, query_size, bias=False)  # W
+
+    def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.key_proj(memory)  # (batch, src_len, query_size)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (batch, src_len)
+
+
+ATTENTIONS: dict[str, type[Attention]] = {
+    "additive": AdditiveAttention,
+    "dot": DotAttention,
+    "scaled_dot": ScaledDotAttention,
+    "general": GeneralAttention,
+}

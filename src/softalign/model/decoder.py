@@ -1,0 +1,183 @@
+"""Recurrent decoder with soft attention, input feeding and a deep output layer.
+
+At output step t, with previous target word y_{t-1} and previous attentional vector h̃_{t-1}::
+
+    s_t = RNN(s_{t-1}, [E y_{t-1} ; h̃_{t-1}])         # input feeding (Luong et al. 2015)
+    c_t = Σ_j α_tj h_j,  α_t = softmax_j(score(s_t, h_j))  # soft attention over the source
+    h̃_t = tanh(W_o [s_t ; c_t] + V_o E y_{t-1} + b_o)   # deep output layer
+    p(y_t | y_<t, x) = softmax(W_y h̃_t)                # in Seq2Seq (generator)
+
+With ``attention="none"`` (the RNNenc baseline of Cho et al. 2014) the context is the encoder's
+fixed summary ``c`` at every step and it is fed to the RNN instead of h̃_{t-1}:
+``s_t = RNN(s_{t-1}, [E y_{t-1} ; c])``. The initial state is the bridge
+``s_0 = tanh(W_b c)`` (Bahdanau et al.: ``tanh(W_s ←h_1)``), or zeros without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from softalign.data.vocab import PAD_ID
+from softalign.model.attention import ATTENTIONS
+from softalign.model.cells import CELLS, State
+
+
+@dataclass
+class DecoderState:
+    """Everything one decoding step needs; every tensor's first dimension is the batch.
+
+    hidden: per layer, (h,) for GRU or (h, c) for LSTM, each (batch, hidden)
+    feed: (batch, output_size) previous attentional vector (input feeding), else None
+    memory: (batch, src_len, memory_size) encoder annotations (attention values)
+    keys: attention keys projected once per sentence, None without attention
+    pad_mask: (batch, src_len) True at source padding
+    summary: (batch, memory_size) the fixed-length sentence vector
+    """
+
+    hidden: list[State]
+    feed: torch.Tensor | None
+    memory: torch.Tensor
+    keys: torch.Tensor | None
+    pad_mask: torch.Tensor
+    summary: torch.Tensor
+
+    def index_select(self, index: torch.Tensor) -> DecoderState:
+        """Reorder/select batch rows (beam search), e.g. ``index = [0, 0, 2]``."""
+        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+        return DecoderState(
+            hidden=[tuple(pick(t) for t in layer) for layer in self.hidden],
+            feed=pick(self.feed),
+            memory=pick(self.memory),
+            keys=pick(self.keys),
+            pad_mask=pick(self.pad_mask),
+            summary=pick(self.summary),
+        )
+
+
+class AttentionDecoder(nn.Module):
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        embedding_size: int,
+        hidden_size: int,
+        num_layers: int,
+        rnn_type: str,
+        attention: str,
+        attention_size: int,
+        memory_size: int,
+        input_feeding: bool,
+        bridge: bool,
+        output_size: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.rnn_type = rnn_type
+        self.output_size = output_size
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(dropout)
+        if attention == "none":
+            self.attention, self.feed_size = None, memory_size
+        else:
+            self.attention = ATTENTIONS[attention](
+                query_size=hidden_size, key_size=memory_size, hidden_size=attention_size
+            )
+            self.feed_size = output_size if input_feeding else 0
+        self.input_feeding = input_feeding and self.attention is not None
+        cell = CELLS[rnn_type]
+        self.cells = nn.ModuleList(
+            cell(
+                input_size=(embedding_size + self.feed_size) if i == 0 else hidden_size,
+                hidden_size=hidden_size,
+            )
+            for i in range(num_layers)
+        )
+        self.embedding_size = embedding_size
+        self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None
+        self.output_state = nn.Linear(hidden_size + memory_size, output_size, bias=False)  # W_o
+        self.output_embedding = nn.Linear(embedding_size, output_size)  # V_o, b_o
+
+    # ------------------------------------------------------------------ state
+    def init_state(
+        self, memory: torch.Tensor, summary: torch.Tensor, pad_mask: torch.Tensor
+    ) -> DecoderState:
+        """The state before the first output word."""
+        batch = memory.size(0)
+        if self.bridge is not None:
+            h0 = torch.tanh(self.bridge(summary)).view(batch, self.num_layers, self.hidden_size)
+            tops = [h0[:, i].contiguous() for i in range(self.num_layers)]
+        else:
+            tops = [memory.new_zeros(batch, self.hidden_size) for _ in range(self.num_layers)]
+        hidden: list[State] = [
+            (h, torch.zeros_like(h)) if self.rnn_type == "lstm" else (h,) for h in tops
+        ]
+        return DecoderState(
+            hidden=hidden,
+            feed=memory.new_zeros(batch, self.output_size) if self.input_feeding else None,
+            memory=memory,
+            keys=self.attention.project_keys(memory) if self.attention is not None else None,
+            pad_mask=pad_mask,
+            summary=summary,
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _embed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedding-dependent parts of the first layer's gates and of the deep output."""
+        embedded = self.dropout(self.embedding(tokens))
+        first = self.cells[0].input_proj
+        gates = F.linear(embedded, first.weight[:, : self.embedding_size], first.bias)
+        return gates, self.output_embedding(embedded)
+
+    def _step(
+        self, gates: torch.Tensor, output_embedded: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
+        if self.feed_size:
+            fed = state.feed if self.input_feeding else state.summary
+            weight = self.cells[0].input_proj.weight[:, self.embedding_size :]
+            gates = gates + F.linear(fed, weight)
+        hidden: list[State] = []
+        for layer, cell in enumerate(self.cells):
+            if layer > 0:
+                gates = cell.input_proj(self.dropout(hidden[-1][0]))
+            hidden.append(cell.step(gates, state.hidden[layer]))
+        top = hidden[-1][0]  # s_t (batch, hidden)
+        if self.attention is None:
+            context, weights = state.summary, None
+        else:
+            context, weights = self.attention(top, state.keys, state.memory, state.pad_mask)
+        attentional = torch.tanh(
+            self.output_state(torch.cat([top, context], dim=-1)) + output_embedded
+        )  # h̃_t (batch, output_size)
+        feed = attentional if self.input_feeding else None
+        return attentional, weights, replace(state, hidden=hidden, feed=feed)
+
+    def step(
+        self, tokens: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
+        """One step for tokens (batch,): attentional vector (batch, output_size),
+        attention weights (batch, src_len) or None, and the next state."""
+        gates, output_embedded = self._embed(tokens)
+        return self._step(gates, output_embedded, state)
+
+    def forward(
+        self, tgt_in: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher forcing over tgt_in (batch, tgt_len).
+
+        Returns attentional vectors (batch, tgt_len, output_size) and attention weights
+        (batch, tgt_len, src_len), or None without attention.
+        """
+        gates, output_embedded = self._embed(tgt_in)  # (batch, tgt_len, ...)
+        outputs, weights = [], []
+        for t in range(tgt_in.size(1)):
+            attentional, alpha, state = self._step(gates[:, t], output_embedded[:, t], state)
+            outputs.append(attentional)
+            weights.append(alpha)
+        attention = None if self.attention is None else torch.stack(weights, dim=1)
+        return torch.stack(outputs, dim=1), attention

@@ -1,0 +1,195 @@
+"""Self-describing, atomic checkpoints: safetensors for tensors, JSON for everything else.
+
+A checkpoint is a directory ``RUN/checkpoints/step-00001200/`` holding
+
+- ``model.safetensors``      the weights
+- ``optimizer.safetensors``  the optimizer's tensors (Adam moments) and the RNG states
+- ``state.json``             step, data position, optimizer hyper-parameters, schedule,
+                             early-stopping state, and the SHA-256 of both tensor files
+
+It is written into a temporary sibling directory, flushed to disk, then renamed into place,
+so a crash never leaves a half-written ``step-*`` directory; the checksums catch a file
+damaged afterwards. Nothing is ever unpickled: loading a run needs only safetensors and JSON.
+``RUN/best.json`` names the best checkpoint (replaced atomically); pruning keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from softalign.errors import CheckpointError
+
+FORMAT_VERSION = 1
+STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_json_atomic(data: dict[str, Any], path: Path) -> None:
+    """Write JSON to ``path`` via a temporary file and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model_tensors: dict[str, torch.Tensor],
+    extra_tensors: dict[str, torch.Tensor],
+    state: dict[str, Any],
+) -> Path:
+    """Atomically write checkpoint ``step`` and return its directory."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        _save_tensors(model_tensors, tmp / "model.safetensors")
+        _save_tensors(extra_tensors, tmp / "optimizer.safetensors")
+        meta = dict(
+            state,
+            format_version=FORMAT_VERSION,
+            step=step,
+            checksums={
+                "model.safetensors": sha256(tmp / "model.safetensors"),
+                "optimizer.safetensors": sha256(tmp / "optimizer.safetensors"),
+            },
+        )
+        write_json_atomic(meta, tmp / "state.json")
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(
+            f"{final}: cannot write checkpoint ({exc.strerror or exc}); earlier checkpoints are intact"
+        ) from None
+    return final
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """The checkpoint's ``state.json``, validated."""
+    path = directory / "state.json"
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: not a checkpoint (no state.json)")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint state ({exc})") from None
+    if not isinstance(state, dict) or "checksums" not in state:
+        raise CheckpointError(f"{path}: corrupt checkpoint state (no checksums)")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {state.get('format_version')!r} is not supported "
+            f"(this softalign reads format {FORMAT_VERSION})"
+        )
+    return state
+
+
+def load_tensors(directory: Path, name: str, state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Load one tensor file of a checkpoint after verifying its checksum."""
+    path = directory / name
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    expected = state["checksums"].get(name)
+    if expected is not None and sha256(path) != expected:
+        raise CheckpointError(f"{path}: checksum mismatch (file truncated or corrupted)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint directories, oldest first."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if STEP_DIR.match(p.name) and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def best_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint ``best.json`` names, if any."""
+    pointer = run_dir / "best.json"
+    if not pointer.is_file():
+        return None
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise CheckpointError(f"{pointer}: corrupt") from None
+    path = run_dir / "checkpoints" / name
+    return path if (path / "state.json").is_file() else None
+
+
+def mark_best(run_dir: Path, checkpoint: Path, metrics: dict[str, Any]) -> None:
+    write_json_atomic({"checkpoint": checkpoint.name, **metrics}, run_dir / "best.json")
+
+
+def prune(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints, never the best one."""
+    best = best_checkpoint(run_dir)
+    for path in list_checkpoints(run_dir)[:-keep]:
+        if best is None or path.name != best.name:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    """Load weights strictly; a different architecture is an error naming what differs."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{where}: different architecture: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(own[name].shape):
+            raise CheckpointError(
+                f"{where}: different architecture: '{name}' has shape {tuple(tensor.shape)}, "
+                f"the config builds {tuple(own[name].shape)}"
+            )
+    model.load_state_dict(tensors)

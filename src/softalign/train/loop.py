@@ -1,0 +1,422 @@
+"""The training loop: token batches, Adam with clipping, validation, checkpoints, resume.
+
+A run directory is self-describing: ``config.yaml`` (resolved), the SentencePiece models,
+``checkpoints/step-*`` (safetensors + JSON), ``best.json``, ``metrics.jsonl`` and
+``train.log``. Resuming restores weights, optimizer, schedule, RNG and the data position, so
+N steps + resume + N steps gives the same weights as 2N steps straight (on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from softalign.config import RunConfig, load_config, save_config
+from softalign.data.batching import collate, token_batches
+from softalign.data.dataset import EncodedSplit, encode_split, load_vocabs, train_vocabs
+from softalign.data.sources import load_splits
+from softalign.decoding.search import decode_ids
+from softalign.device import pick_device
+from softalign.errors import CheckpointError, SoftalignError
+from softalign.evaluate import score_corpus
+from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.train import checkpoint as ckpt
+from softalign.train.loss import batch_loss, corpus_loss
+from softalign.train.optim import (
+    PlateauSchedule,
+    build_optimizer,
+    optimizer_from_flat,
+    optimizer_to_flat,
+    set_lr,
+)
+
+log = logging.getLogger("softalign")
+
+
+@dataclass
+class TrainState:
+    """Progress that a checkpoint must carry besides tensors (all JSON)."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # index of the next batch of this epoch
+    elapsed_seconds: float = 0.0
+    best_metric: float | None = None
+    bad_validations: int = 0
+    nonfinite_in_row: int = 0
+    nonfinite_total: int = 0
+    stopped: str = ""  # why training ended, once it has
+
+
+@dataclass
+class Session:
+    """Everything the loop works on, built once by :func:`prepare`."""
+
+    config: RunConfig
+    run_dir: Path
+    model: Seq2Seq
+    optimizer: torch.optim.Optimizer
+    schedule: PlateauSchedule
+    train: EncodedSplit
+    valid: EncodedSplit
+    tgt_vocab: Any
+    device: torch.device
+    state: TrainState = field(default_factory=TrainState)
+    epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # cached (epoch, batches)
+
+
+def setup_logging(run_dir: Path) -> None:
+    log.setLevel(logging.INFO)
+    for handler in list(log.handlers):
+        if getattr(handler, "_softalign", False):
+            log.removeHandler(handler)
+    file_handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    stream = logging.StreamHandler()
+    for handler in (file_handler, stream):
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._softalign = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.propagate = False
+
+
+def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
+    """Read data, build or load vocabularies, model and optimizer (and the checkpoint)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(run_dir)
+    device = pick_device(config.training.device)
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    torch.manual_seed(config.training.seed)
+    splits = load_splits(config.data, ("train", "valid"))
+    if "valid" not in splits:
+        raise SoftalignError("config: no validation data (data.valid_src/valid_tgt or corpus)")
+    if resume:
+        src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
+    else:
+        src_vocab, tgt_vocab = train_vocabs(config.data, splits["train"], run_dir)
+        save_config(config, run_dir / "config.yaml")
+    train = encode_split("train", splits["train"], src_vocab, tgt_vocab, config.data.max_length)
+    valid = encode_split("valid", splits["valid"], src_vocab, tgt_vocab, None)
+    if config.data.valid_size:
+        n = config.data.valid_size
+        valid = EncodedSplit(
+            valid.src[:n], valid.tgt[:n], type(valid.text)(valid.text.src[:n], valid.text.tgt[:n])
+        )
+    model = build_model(config.model, len(src_vocab), len(tgt_vocab)).to(device)
+    log.info(
+        "model: %.2fM parameters; vocab %d/%d; %d training pairs, %d validation pairs; %s",
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        len(src_vocab),
+        len(tgt_vocab),
+        len(train),
+        len(valid),
+        device,
+    )
+    session = Session(
+        config,
+        run_dir,
+        model,
+        build_optimizer(model, config.training),
+        PlateauSchedule.from_config(config.training),
+        train,
+        valid,
+        tgt_vocab,
+        device,
+    )
+    if resume:
+        restore(session)
+    return session
+
+
+# ------------------------------------------------------------------------- checkpoints
+
+
+def save(session: Session) -> Path:
+    optim_tensors, groups = optimizer_to_flat(session.optimizer)
+    optim_tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        optim_tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    state = {
+        "train": dataclasses.asdict(session.state),
+        "schedule": session.schedule.state_dict(),
+        "param_groups": groups,
+        "model_config": dataclasses.asdict(session.config.model),
+    }
+    path = ckpt.save_checkpoint(
+        session.run_dir, session.state.step, session.model.state_dict(), optim_tensors, state
+    )
+    ckpt.prune(session.run_dir, session.config.training.keep_checkpoints)
+    return path
+
+
+def restore(session: Session) -> None:
+    path = ckpt.latest_checkpoint(session.run_dir)
+    if path is None:
+        raise CheckpointError(f"{session.run_dir}: no checkpoint to resume from")
+    state = ckpt.read_state(path)
+    ckpt.load_weights(session.model, ckpt.load_tensors(path, "model.safetensors", state), path)
+    extra = ckpt.load_tensors(path, "optimizer.safetensors", state)
+    optimizer_from_flat(session.optimizer, extra, state["param_groups"])
+    session.schedule.load_state_dict(state["schedule"])
+    session.state = TrainState(**state["train"])
+    session.state.stopped = ""
+    torch.set_rng_state(extra["rng.torch"])
+    if "rng.cuda" in extra and torch.cuda.is_available():
+        torch.cuda.set_rng_state(extra["rng.cuda"])
+    log.info("resumed from %s (step %d)", path, session.state.step)
+
+
+# -------------------------------------------------------------------------- validation
+
+
+def validate(session: Session) -> dict[str, float]:
+    model, valid, cfg = session.model, session.valid, session.config
+    loss, ppl = corpus_loss(model, valid.src, valid.tgt, cfg.training.batch_tokens, session.device)
+    metrics = {"valid_loss": loss, "valid_ppl": ppl}
+    if cfg.training.valid_bleu:
+        found = decode_ids(
+            model,
+            valid.src,
+            beam=1,
+            max_length_ratio=cfg.decoding.max_length_ratio,
+            max_length=cfg.decoding.max_length,
+            batch_tokens=cfg.decoding.batch_tokens,
+            device=session.device,
+        )
+        hyps = session.tgt_vocab.decode([h[0].tokens if h else [] for h in found])
+        metrics["valid_bleu"] = score_corpus(hyps, valid.text.tgt).bleu
+    return metrics
+
+
+def after_validation(session: Session, metrics: dict[str, float]) -> None:
+    """Update the schedule, the best checkpoint and early stopping."""
+    cfg, state = session.config.training, session.state
+    session.schedule.on_validation(metrics["valid_loss"])
+    use_bleu = cfg.early_stopping_metric == "bleu" and "valid_bleu" in metrics
+    value = metrics["valid_bleu"] if use_bleu else -metrics["valid_loss"]  # higher is better
+    if state.best_metric is None or value > state.best_metric:
+        state.best_metric, state.bad_validations = value, 0
+        path = save(session)
+        ckpt.mark_best(session.run_dir, path, {"step": state.step, **metrics})
+    else:
+        state.bad_validations += 1
+        if cfg.early_stopping_patience and state.bad_validations >= cfg.early_stopping_patience:
+            state.stopped = f"early stopping after {state.bad_validations} validations"
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = ""
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def write_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None:
+    """One optimizer step; None when the loss was not finite (the step is skipped)."""
+    cfg = session.config.training
+    batch = collate(indices, session.train.src, session.train.tgt).to(session.device)
+    loss_sum, tokens = batch_loss(session.model, batch, cfg.label_smoothing)
+    loss = loss_sum / tokens
+    session.optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return None
+    loss.backward()
+    if cfg.clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.clip_norm)
+    set_lr(session.optimizer, session.schedule.lr(session.state.step + 1))
+    session.optimizer.step()
+    return float(loss.detach()), tokens
+
+
+def next_batch(session: Session) -> list[int]:
+    """The next batch of the deterministic epoch order, advancing the data position."""
+    state, cfg = session.state, session.config.training
+    while True:
+        if session.epoch_batches[0] != state.epoch:
+            session.epoch_batches = (
+                state.epoch,
+                token_batches(
+                    [len(s) for s in session.train.src],
+                    [len(t) for t in session.train.tgt],
+                    cfg.batch_tokens,
+                    seed=cfg.seed,
+                    epoch=state.epoch,
+                ),
+            )
+        batches = session.epoch_batches[1]
+        if state.batch_in_epoch < len(batches):
+            state.batch_in_epoch += 1
+            return batches[state.batch_in_epoch - 1]
+        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+
+def stop_reason(session: Session, max_steps: int) -> str:
+    cfg, state = session.config.training, session.state
+    if state.stopped:
+        return state.stopped
+    if state.step >= max_steps:
+        return f"reached {max_steps} steps"
+    if cfg.max_minutes and state.elapsed_seconds >= cfg.max_minutes * 60:
+        return f"time budget of {cfg.max_minutes:g} minutes used"
+    if cfg.max_epochs and state.epoch >= cfg.max_epochs:
+        return f"completed {cfg.max_epochs} epochs"
+    return ""
+
+
+def run(
+    session: Session,
+    max_steps: int | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Train until a step, time, epoch or early-stopping limit, or a stop signal."""
+    cfg, state = session.config.training, session.state
+    max_steps = max_steps or cfg.max_steps
+    checkpoint_every = checkpoint_every or cfg.checkpoint_every
+    session.model.train()
+    window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
+    bar = tqdm(
+        total=max_steps,
+        initial=state.step,
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+    with StopFlag() as stop, logging_redirect_tqdm([log]):
+        while not (reason := stop_reason(session, max_steps)):
+            started = time.perf_counter()
+            result = train_step(session, next_batch(session))
+            if result is None:
+                state.nonfinite_in_row += 1
+                state.nonfinite_total += 1
+                log.warning(
+                    "step %d: non-finite loss, step skipped (%d in a row)",
+                    state.step + 1,
+                    state.nonfinite_in_row,
+                )
+                if state.nonfinite_in_row >= cfg.max_nonfinite_steps:
+                    state.stopped = (
+                        f"{state.nonfinite_in_row} non-finite losses in a row: "
+                        "check the learning rate and data"
+                    )
+                    state.elapsed_seconds += time.perf_counter() - started
+                    break
+            else:
+                state.nonfinite_in_row = 0
+                state.step += 1
+                window_loss += result[0] * result[1]
+                window_tokens += result[1]
+                window_steps += 1
+                bar.update(1)
+            state.elapsed_seconds += time.perf_counter() - started
+            if window_steps and (state.step % cfg.log_every == 0):
+                seconds = time.perf_counter() - window_start
+                record = {
+                    "step": state.step,
+                    "train_loss": window_loss / window_tokens,
+                    "tokens_per_s": window_tokens / seconds,
+                    "lr": session.optimizer.param_groups[0]["lr"],
+                    "epoch": state.epoch,
+                    "elapsed_s": round(state.elapsed_seconds, 1),
+                }
+                write_metrics(session.run_dir, record)
+                postfix = {
+                    "loss": f"{record['train_loss']:.3f}",
+                    "tok/s": f"{record['tokens_per_s']:.0f}",
+                    "ep": state.epoch,
+                }
+                if cfg.max_minutes:
+                    left = max(0.0, cfg.max_minutes * 60 - state.elapsed_seconds)
+                    postfix["left"] = time.strftime("%M:%S", time.gmtime(left))
+                bar.set_postfix(postfix)
+                window_tokens, window_loss, window_steps = 0, 0.0, 0
+                window_start = time.perf_counter()
+            if stop.requested:
+                state.stopped = f"interrupted by {stop.requested}"
+                break
+            if result is not None and state.step % cfg.valid_every == 0:
+                started = time.perf_counter()
+                metrics = validate(session)
+                state.elapsed_seconds += time.perf_counter() - started
+                write_metrics(
+                    session.run_dir,
+                    {"step": state.step, **metrics, "elapsed_s": round(state.elapsed_seconds, 1)},
+                )
+                log.info(
+                    "step %d: %s", state.step, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+                )
+                after_validation(session, metrics)
+                window_start = time.perf_counter()
+            if result is not None and state.step % checkpoint_every == 0:
+                save(session)
+        bar.close()
+        state.stopped = state.stopped or reason
+        latest = ckpt.latest_checkpoint(session.run_dir)
+        if latest is None or latest.name != f"step-{state.step:08d}":
+            save(session)
+        log.info("stopped at step %d: %s", state.step, state.stopped)
+    return state
+
+
+def train(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    max_steps: int | None = None,
+    checkpoint_every: int | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Start a new run in ``run_dir`` (which must not hold checkpoints yet)."""
+    if ckpt.list_checkpoints(run_dir):
+        raise SoftalignError(f"{run_dir}: already holds a run; use --resume to continue it")
+    return run(prepare(config, run_dir, resume=False), max_steps, checkpoint_every, progress)
+
+
+def resume(
+    run_dir: Path,
+    *,
+    max_steps: int | None = None,
+    checkpoint_every: int | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Continue the run in ``run_dir`` from its latest checkpoint."""
+    if not (run_dir / "config.yaml").is_file():
+        raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
+    config = load_config(run_dir / "config.yaml", overrides)
+    return run(prepare(config, run_dir, resume=True), max_steps, checkpoint_every, progress)

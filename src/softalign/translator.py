@@ -1,0 +1,178 @@
+"""Translator: a trained run directory as a text -> text function (with scores and attention).
+
+    translator = Translator.load("runs/en-de")
+    [t] = translator.translate(["A man rides a bike."], beam=5)
+    t.text, t.score, t.attention  # attention: (len(t.target_tokens), len(t.source_tokens))
+
+The command line, the analysis tools and the server all stand on this class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from softalign.config import RunConfig, load_config
+from softalign.data.dataset import load_vocabs
+from softalign.data.vocab import SubwordVocab
+from softalign.decoding.search import decode_ids
+from softalign.device import pick_device
+from softalign.errors import CheckpointError
+from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.train import checkpoint as ckpt
+
+log = logging.getLogger("softalign")
+
+
+@dataclass
+class Candidate:
+    text: str
+    score: float
+    target_tokens: list[str]
+    attention: np.ndarray | None  # (len(target_tokens), len(source_tokens))
+
+
+@dataclass
+class Translation:
+    """The best output for one source sentence, with the n-best list (best first)."""
+
+    source: str
+    source_tokens: list[str]
+    nbest: list[Candidate] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.nbest[0].text if self.nbest else ""
+
+    @property
+    def score(self) -> float:
+        return self.nbest[0].score if self.nbest else 0.0
+
+    @property
+    def target_tokens(self) -> list[str]:
+        return self.nbest[0].target_tokens if self.nbest else []
+
+    @property
+    def attention(self) -> np.ndarray | None:
+        return self.nbest[0].attention if self.nbest else None
+
+
+class Translator:
+    def __init__(
+        self,
+        *,
+        model: Seq2Seq,
+        config: RunConfig,
+        src_vocab: SubwordVocab,
+        tgt_vocab: SubwordVocab,
+        device: torch.device,
+        checkpoint: Path,
+    ) -> None:
+        self.model = model.eval()
+        self.config = config
+        self.src_vocab = src_vocab
+        self.tgt_vocab = tgt_vocab
+        self.device = device
+        self.checkpoint = checkpoint
+
+    @classmethod
+    def load(
+        cls, run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
+    ) -> Translator:
+        """Load the best checkpoint of a run (else its latest, or the one named)."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"{run_dir}: run directory not found")
+        if not (run_dir / "config.yaml").is_file():
+            raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
+        config = load_config(run_dir / "config.yaml")
+        path = (
+            Path(checkpoint)
+            if checkpoint
+            else (ckpt.best_checkpoint(run_dir) or ckpt.latest_checkpoint(run_dir))
+        )
+        if path is None:
+            raise CheckpointError(f"{run_dir}: no checkpoint found")
+        state = ckpt.read_state(path)
+        src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
+        target = pick_device(device)
+        model = build_model(config.model, len(src_vocab), len(tgt_vocab))
+        ckpt.load_weights(model, ckpt.load_tensors(path, "model.safetensors", state), path)
+        return cls(
+            model=model.to(target),
+            config=config,
+            src_vocab=src_vocab,
+            tgt_vocab=tgt_vocab,
+            device=target,
+            checkpoint=path,
+        )
+
+    def translate(
+        self,
+        texts: list[str],
+        beam: int | None = None,
+        nbest: int = 1,
+        length_penalty: float | None = None,
+        max_source_tokens: int | None = None,
+    ) -> list[Translation]:
+        """Translate sentences; an empty (or blank) sentence gives an empty translation.
+
+        Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
+        are truncated, with a warning, so memory stays bounded.
+        """
+        dec = self.config.decoding
+        beam = dec.beam if beam is None else beam
+        nbest = min(nbest, beam)
+        limit = max_source_tokens or dec.max_length
+        ids = self.src_vocab.encode([t.strip() for t in texts])
+        truncated = sum(len(s) > limit for s in ids)
+        if truncated:
+            log.warning("%d input sentence(s) over %d subwords were truncated", truncated, limit)
+        ids = [s[:limit] for s in ids]
+        present = [i for i, s in enumerate(ids) if s]
+        found = decode_ids(
+            self.model,
+            [ids[i] for i in present],
+            beam=beam,
+            nbest=nbest,
+            length_penalty=dec.length_penalty if length_penalty is None else length_penalty,
+            max_length_ratio=dec.max_length_ratio,
+            max_length=dec.max_length,
+            batch_tokens=dec.batch_tokens,
+            device=self.device,
+        )
+        results = [Translation(t, []) for t in texts]
+        for index, hypotheses in zip(present, found, strict=True):
+            results[index] = Translation(
+                source=texts[index],
+                source_tokens=self.src_vocab.pieces(ids[index]),
+                nbest=[self._candidate(h) for h in hypotheses],
+            )
+        return results
+
+    def _candidate(self, hypothesis) -> Candidate:
+        attention = None if hypothesis.attention is None else hypothesis.attention.float().numpy()
+        return Candidate(
+            text=self.tgt_vocab.decode([hypothesis.tokens])[0],
+            score=hypothesis.score,
+            target_tokens=self.tgt_vocab.pieces(hypothesis.tokens),
+            attention=attention,
+        )
+
+    def translate_stream(
+        self, lines: Iterable[str], chunk: int = 2000, **options
+    ) -> Iterator[Translation]:
+        """Translate a long stream in chunks (sorted by length inside each), in input order."""
+        buffer: list[str] = []
+        for line in lines:
+            buffer.append(line.rstrip("\r\n"))
+            if len(buffer) >= chunk:
+                yield from self.translate(buffer, **options)
+                buffer = []
+        if buffer:
+            yield from self.translate(buffer, **options)
