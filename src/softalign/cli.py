@@ -47,6 +47,11 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--attention",
+        metavar="FILE.jsonl",
+        help="also write each sentence's tokens and attention matrix, one JSON per line",
+    )
     p.set_defaults(func=cmd_translate)
 
 
@@ -60,6 +65,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="also write the hypotheses to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--by-length",
+        action="store_true",
+        help="BLEU and chrF per source-length bucket, with a plot (see --buckets, --plot)",
+    )
+    _add_bucket_options(p, default_plot="bleu_by_length.png")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -83,10 +94,99 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_corpus)
 
 
+def _add_bucket_options(p: argparse.ArgumentParser, default_plot: str | None) -> None:
+    p.add_argument(
+        "--buckets",
+        default="10,20,30,40,50",
+        metavar="N,N,...",
+        help="upper edges of the source-length buckets in words (default: 10,20,30,40,50)",
+    )
+    p.add_argument(
+        "--plot",
+        default=default_plot,
+        metavar="FILE.png|FILE.svg",
+        help=f"BLEU-by-length plot to write (default: {default_plot})",
+    )
+
+
+def _add_attention(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("attention", help="draw attention heatmaps of translations")
+    p.add_argument("run_dir")
+    p.add_argument("sentence", nargs="?", help="one source sentence (or use --input)")
+    p.add_argument("--ref", help="force-decode this target instead of translating")
+    p.add_argument("-o", "--output", help="image for the one sentence (.png or .svg)")
+    p.add_argument("--input", help="file of source sentences, one heatmap each")
+    p.add_argument("--refs", help="with --input: file of targets to force-decode")
+    p.add_argument("--outdir", help="with --input: folder for 0001.png, 0002.png, ...")
+    p.add_argument("--format", choices=("png", "svg"), default="png", help="with --outdir")
+    p.add_argument(
+        "--granularity",
+        choices=("subword", "word"),
+        default="subword",
+        help="word: sum over source pieces, average over target pieces",
+    )
+    p.add_argument("--beam", type=int, help="beam size (default from config)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_attention)
+
+
+def _add_align(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("align", help="word alignments (Pharaoh i-j) from attention")
+    p.add_argument("run_dir", help="model trained source -> target")
+    p.add_argument("--src", required=True, help="tokenized source sentences, one per line")
+    p.add_argument("--tgt", required=True, help="tokenized target sentences, one per line")
+    p.add_argument("-o", "--output", required=True, help="Pharaoh alignment file to write")
+    p.add_argument("--method", choices=("argmax", "threshold"), default="argmax")
+    p.add_argument(
+        "--threshold", type=float, default=0.3, help="weight for --method threshold (0.3)"
+    )
+    p.add_argument("--reverse-run", help="model trained target -> source, to symmetrize")
+    p.add_argument(
+        "--symmetrize",
+        choices=("intersect", "union", "grow-diag", "grow-diag-final-and"),
+        default="grow-diag",
+        help="how to combine the two directions (with --reverse-run)",
+    )
+    p.add_argument("--one-index", action="store_true", help="write 1-indexed positions")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_align)
+
+
+def _add_aer(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("aer", help="precision, recall and AER of alignments against gold")
+    p.add_argument("--gold", required=True, help="gold Pharaoh file (i-j sure, ipj possible)")
+    p.add_argument("--pred", required=True, help="predicted Pharaoh file")
+    p.add_argument("--one-index", action="store_true", help="both files are 1-indexed")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_aer)
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="BLEU/chrF of several runs, overall and by length")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--src", required=True, help="source file (plain or .gz)")
+    p.add_argument("--ref", required=True, help="reference file (plain or .gz)")
+    _add_bucket_options(p, default_plot="compare_by_length.png")
+    p.add_argument("--beam", type=int, help="beam size (default from each config)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softalign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_translate, _add_evaluate, _add_demo, _add_corpus):
+    for add in (
+        _add_train,
+        _add_translate,
+        _add_evaluate,
+        _add_demo,
+        _add_corpus,
+        _add_attention,
+        _add_align,
+        _add_aer,
+        _add_compare,
+    ):
         add(sub)
     return parser
 
@@ -131,7 +231,15 @@ def _open_output(path: str):
     return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
 
 
+def _open_for_writing(path: str):
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise SoftalignError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
+    from softalign.analysis.views import attention_record
     from softalign.data.corpus import iter_lines
     from softalign.translator import Translator
 
@@ -140,11 +248,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
         (line.rstrip("\n") for line in sys.stdin) if args.input == "-" else iter_lines(args.input)
     )
     out = _open_output(args.output)
+    attention_out = _open_for_writing(args.attention) if args.attention else None
     try:
         stream = translator.translate_stream(
             lines, beam=args.beam, nbest=args.nbest, length_penalty=args.length_penalty
         )
         for index, translation in enumerate(stream):
+            if attention_out is not None:
+                record = attention_record(index, translation)
+                attention_out.write(json.dumps(record, ensure_ascii=False) + "\n")
             if args.nbest > 1:
                 for cand in translation.nbest or []:
                     out.write(f"{index} ||| {cand.text} ||| {cand.score:.4f}\n")
@@ -153,12 +265,16 @@ def cmd_translate(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+        if attention_out is not None:
+            attention_out.close()
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from softalign.evaluate import evaluate_files
 
+    if args.by_length:
+        return cmd_evaluate_by_length(args)
     result = evaluate_files(
         args.run_dir,
         args.src,
@@ -200,6 +316,128 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     for name, count in counts.items():
         print(f"{name}: {count} verse pairs")
     print(f"wrote {args.output} (texts and licences in SOURCES.md)")
+    return 0
+
+
+def _length_report_json(report) -> dict:
+    return {**report.overall.as_dict(), "buckets": [b.as_dict() for b in report.buckets]}
+
+
+def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
+    from softalign.analysis.by_length import evaluate_by_length, format_table, parse_edges
+    from softalign.analysis.length_plot import plot_by_length
+
+    report = evaluate_by_length(
+        args.run_dir,
+        args.src,
+        args.ref,
+        parse_edges(args.buckets),
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        device=args.device,
+    )
+    if args.output:
+        Path(args.output).write_text("".join(h + "\n" for h in report.hypotheses), "utf-8")
+    if args.plot:
+        plot_by_length({Path(args.run_dir).name: report.buckets}, args.plot)
+    if args.json:
+        print(json.dumps(_length_report_json(report)))
+    else:
+        print(f"bleu: {report.overall.bleu:.2f}\nchrf: {report.overall.chrf:.2f}\n")
+        print(format_table({Path(args.run_dir).name: report.buckets}))
+    if args.plot:
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_attention(args: argparse.Namespace) -> int:
+    from softalign.analysis.views import draw_heatmaps, numbered_paths
+    from softalign.data.corpus import read_lines
+
+    if (args.sentence is None) == (args.input is None):
+        raise SoftalignError("give one source sentence or --input FILE (not both)")
+    if args.sentence is not None:
+        if not args.output or args.outdir or args.refs:
+            raise SoftalignError("a single sentence needs -o FILE.png|FILE.svg (and --ref)")
+        sources, refs = [args.sentence], None if args.ref is None else [args.ref]
+        paths = [Path(args.output)]
+    else:
+        if not args.outdir or args.output or args.ref:
+            raise SoftalignError("--input needs --outdir DIR (and --refs FILE, not --ref)")
+        sources = read_lines(args.input)
+        refs = read_lines(args.refs) if args.refs else None
+        paths = numbered_paths(args.outdir, len(sources), args.format)
+    written = draw_heatmaps(
+        args.run_dir,
+        sources,
+        paths,
+        refs,
+        granularity=args.granularity,
+        beam=args.beam,
+        device=args.device,
+    )
+    for path in written:
+        print(path)
+    if len(written) < len(paths):
+        skipped = len(paths) - len(written)
+        print(
+            f"softalign: {skipped} sentence(s) with an empty source or output: no image",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    from softalign.analysis.align import align_files
+
+    align_files(
+        args.run_dir,
+        args.src,
+        args.tgt,
+        args.output,
+        method=args.method,
+        threshold=args.threshold,
+        reverse_run=args.reverse_run,
+        symmetrize=args.symmetrize,
+        one_index=args.one_index,
+        device=args.device,
+    )
+    return 0
+
+
+def cmd_aer(args: argparse.Namespace) -> int:
+    from softalign.analysis.aer import score_files
+
+    score = score_files(args.gold, args.pred, one_index=args.one_index)
+    if args.json:
+        print(json.dumps(score.as_dict()))
+    else:
+        for key, value in score.as_dict().items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from softalign.analysis.by_length import parse_edges
+    from softalign.analysis.compare import compare_runs, comparison_table
+    from softalign.analysis.length_plot import plot_by_length
+
+    reports = compare_runs(
+        args.run_dirs,
+        args.src,
+        args.ref,
+        parse_edges(args.buckets),
+        beam=args.beam,
+        device=args.device,
+    )
+    if args.plot:
+        plot_by_length({name: r.buckets for name, r in reports.items()}, args.plot)
+    if args.json:
+        print(json.dumps({name: _length_report_json(r) for name, r in reports.items()}))
+    else:
+        print(comparison_table(reports))
+    if args.plot:
+        print(f"plot: {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,95 @@
+"""Word alignments of parallel text from a model's attention (forced decoding).
+
+    links = align_pairs(Translator.load("runs/en-fr"), src_lines, tgt_lines)
+
+Inputs are taken as whitespace-tokenized: word k of a line is its k-th token, as in
+alignment gold standards. With a second model trained in the reverse direction (target ->
+source), both directions are extracted and symmetrized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from softalign.analysis.extract import EXTRACTORS, SYMMETRIZERS, transpose
+from softalign.analysis.forced import ForcedAlignment, force_decode
+from softalign.analysis.pharaoh import Link, write_alignments
+from softalign.analysis.words import merge_attention
+from softalign.data.corpus import read_parallel
+from softalign.errors import SoftalignError
+from softalign.translator import Translator
+
+
+def word_attention(forced: ForcedAlignment):
+    """(target words, source words) attention of one forced pair."""
+    return merge_attention(
+        forced.attention,
+        forced.src_word_of_piece,
+        forced.tgt_word_of_piece,
+        len(forced.source_words),
+        len(forced.target_words),
+    )
+
+
+def _check_choice(name: str, value: str, choices: dict) -> None:
+    if value not in choices:
+        raise SoftalignError(f"unknown {name} '{value}' (choose from {', '.join(choices)})")
+
+
+def align_pairs(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    *,
+    method: str = "argmax",
+    threshold: float = 0.3,
+    reverse: Translator | None = None,
+    symmetrize: str = "grow-diag",
+) -> list[set[Link]]:
+    """Links (source word, target word) of every pair, 0-indexed."""
+    _check_choice("alignment method", method, EXTRACTORS)
+    _check_choice("symmetrization", symmetrize, SYMMETRIZERS)
+    extract = EXTRACTORS[method]
+    forward = [
+        extract(word_attention(f), threshold)
+        for f in force_decode(translator, sources, targets, pretokenized=True)
+    ]
+    if reverse is None:
+        return forward
+    backward = [
+        transpose(extract(word_attention(f), threshold))
+        for f in force_decode(reverse, targets, sources, pretokenized=True)
+    ]
+    combine = SYMMETRIZERS[symmetrize]
+    return [combine(f, b) for f, b in zip(forward, backward, strict=True)]
+
+
+def align_files(
+    run_dir: str | Path,
+    src_path: str | Path,
+    tgt_path: str | Path,
+    out_path: str | Path,
+    *,
+    method: str = "argmax",
+    threshold: float = 0.3,
+    reverse_run: str | Path | None = None,
+    symmetrize: str = "grow-diag",
+    one_index: bool = False,
+    device: str = "auto",
+) -> int:
+    """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
+    pairs = read_parallel(src_path, tgt_path)
+    translator = Translator.load(run_dir, device=device)
+    reverse = Translator.load(reverse_run, device=device) if reverse_run else None
+    links = align_pairs(
+        translator,
+        pairs.src,
+        pairs.tgt,
+        method=method,
+        threshold=threshold,
+        reverse=reverse,
+        symmetrize=symmetrize,
+    )
+    write_alignments(out_path, links, one_index)
+    return len(links)
