@@ -1,0 +1,158 @@
+"""The HTTP server: a FastAPI app around one Translator and its dynamic batcher.
+
+    app = create_app(Translator.load("runs/en-de"))      # ASGI app (tests use TestClient)
+    serve("runs/en-de", host="127.0.0.1", port=8000)     # what `softalign serve` runs
+
+Endpoints: ``POST /translate``, ``GET /health``, ``GET /info``, the attention explorer page at
+``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from softalign.serve.batcher import DynamicBatcher
+from softalign.serve.limits import (
+    ApiError,
+    BodySizeLimit,
+    ServeLimits,
+    check_request,
+    install_error_handlers,
+)
+from softalign.serve.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    InfoResponse,
+    TranslateRequest,
+    TranslateResponse,
+    to_response,
+)
+from softalign.translator import Translator
+
+log = logging.getLogger("softalign.serve")
+
+STATIC_DIR = Path(__file__).parent / "static"
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 503)}
+
+router = APIRouter()
+
+
+@router.post(
+    "/translate",
+    response_model=TranslateResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    summary="Translate sentences (batched with concurrent requests)",
+)
+async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
+    state = request.app.state
+    beam = state.default_beam if body.beam is None else body.beam
+    check_request(body, beam, state.limits)
+    batcher: DynamicBatcher = state.batcher
+    if batcher.pending_sentences + len(body.text) > state.limits.max_pending:
+        raise ApiError(503, "overloaded", "server busy: too many sentences queued, retry later")
+    results = await asyncio.wrap_future(batcher.submit(body.text, beam, body.nbest))
+    return to_response(results, beam=beam, nbest=body.nbest, attention=body.attention)
+
+
+@router.get("/health", response_model=HealthResponse, summary="Liveness and batching counters")
+async def health(request: Request) -> HealthResponse:
+    batcher: DynamicBatcher = request.app.state.batcher
+    return HealthResponse(
+        status="ok",
+        pending_sentences=batcher.pending_sentences,
+        batching=batcher.stats.as_dict(),
+    )
+
+
+@router.get("/info", response_model=InfoResponse, summary="The model and the server's limits")
+async def info(request: Request) -> InfoResponse:
+    state = request.app.state
+    translator: Translator = state.translator
+    config = translator.config
+    batcher: DynamicBatcher = state.batcher
+    return InfoResponse(
+        model=state.model_name,
+        source_language=config.data.src_lang,
+        target_language=config.data.tgt_lang,
+        attention=config.model.attention,
+        rnn_type=config.model.rnn_type,
+        source_vocab_size=len(translator.src_vocab),
+        target_vocab_size=len(translator.tgt_vocab),
+        default_beam=state.default_beam,
+        limits=state.limits.as_dict(),
+        batching={"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000},
+    )
+
+
+@router.get("/", include_in_schema=False)
+async def explorer() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def create_app(
+    translator: Translator,
+    *,
+    limits: ServeLimits | None = None,
+    max_batch: int = 64,
+    max_wait_ms: float = 5.0,
+) -> FastAPI:
+    """The ASGI app; the batcher's worker thread runs while the app's lifespan does."""
+    limits = limits or ServeLimits()
+    batcher = DynamicBatcher(translator, max_batch=max_batch, max_wait=max_wait_ms / 1000)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        batcher.stop()
+
+    app = FastAPI(
+        title="softalign",
+        summary="Neural machine translation with soft attention",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.translator = translator
+    app.state.batcher = batcher
+    app.state.limits = limits
+    app.state.default_beam = min(translator.config.decoding.beam, limits.max_beam)
+    checkpoint = Path(translator.checkpoint)
+    app.state.model_name = f"{checkpoint.parent.parent.name}/{checkpoint.name}"
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    install_error_handlers(app)
+    return app
+
+
+def serve(
+    run_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str = "auto",
+    limits: ServeLimits | None = None,
+    max_batch: int = 64,
+    max_wait_ms: float = 5.0,
+    threads: int | None = None,
+) -> None:
+    """Load a run and serve it with uvicorn until interrupted."""
+    import torch
+    import uvicorn
+
+    if threads:
+        torch.set_num_threads(threads)
+    translator = Translator.load(run_dir, device=device)
+    app = create_app(translator, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s: reachable from other machines, with no authentication", host)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,163 @@
+"""Request limits and the JSON errors that enforce them; the server stays up on any input.
+
+Every error is ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status:
+
+=====  ========================  ==========================================================
+400    ``malformed_json``        the body is not valid JSON
+413    ``body_too_large``        the body is over ``max_body_bytes``
+413    ``too_many_sentences``    more than ``max_sentences`` sentences in one request
+413    ``sentence_too_long``     a sentence over ``max_chars`` characters
+422    ``invalid_request``       wrong types, missing or unknown keys, an empty ``text`` list
+422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
+422    ``nbest_out_of_range``    nbest outside [1, beam]
+503    ``overloaded``            more than ``max_pending`` sentences already waiting
+=====  ========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from softalign.serve.schemas import TranslateRequest
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_sentences: int = 64  # per request
+    max_chars: int = 1000  # per sentence
+    max_beam: int = 10
+    max_pending: int = 4096  # sentences queued on the model before new requests get 503
+    max_body_bytes: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1 (got {value})")
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` for a request over a configured limit."""
+    if len(request.text) > limits.max_sentences:
+        raise ApiError(
+            413,
+            "too_many_sentences",
+            f"text: at most {limits.max_sentences} sentences per request (got {len(request.text)})",
+        )
+    for index, sentence in enumerate(request.text):
+        if len(sentence) > limits.max_chars:
+            raise ApiError(
+                413,
+                "sentence_too_long",
+                f"text[{index}]: at most {limits.max_chars} characters per sentence "
+                f"(got {len(sentence)})",
+            )
+    if not 1 <= beam <= limits.max_beam:
+        raise ApiError(
+            422, "beam_out_of_range", f"beam: must be in [1, {limits.max_beam}] (got {beam})"
+        )
+    if request.nbest > beam:
+        raise ApiError(
+            422,
+            "nbest_out_of_range",
+            f"nbest: must be in [1, beam={beam}] (got {request.nbest})",
+        )
+
+
+def _where(loc: tuple) -> str:
+    """``("body", "text", 2)`` -> ``"text[2]"``."""
+    parts = [str(p) for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+def _describe(error: dict) -> str:
+    where = _where(tuple(error.get("loc", ())))
+    if where == "body" and error.get("type") in ("missing", "model_attributes_type"):
+        return "body: expected a JSON object (with Content-Type: application/json)"
+    return f"{where}: {error.get('msg')}"
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        reason = next(e for e in errors if e.get("type") == "json_invalid")
+        detail = (reason.get("ctx") or {}).get("error", "cannot parse the body")
+        return error_response(400, "malformed_json", f"malformed JSON: {detail}")
+    messages = [_describe(e) for e in errors[:3]]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return error_response(422, "invalid_request", "; ".join(messages) + more)
+
+
+def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = str(exc.detail).lower().replace(" ", "_")
+    return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:  # read the body here, so the limit holds for chunked uploads too
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body over {self.max_bytes} bytes"
+        await error_response(413, "body_too_large", message)(scope, receive, send)

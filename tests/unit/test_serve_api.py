@@ -1,0 +1,232 @@
+"""The HTTP API through FastAPI's ASGI test client: every endpoint and every limit."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("httpx", reason="needs the serve extra: pip install -e '.[serve]'")
+
+from tests.helpers import tiny_config  # noqa: E402
+
+from softalign.serve import ServeLimits, create_app  # noqa: E402
+from softalign.serve.app import STATIC_DIR  # noqa: E402
+from softalign.translator import Translator  # noqa: E402
+
+with warnings.catch_warnings():  # newer Starlette prefers httpx2 over httpx; both work
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+LIMITS = ServeLimits(max_sentences=4, max_chars=40, max_beam=4, max_body_bytes=4000)
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_run) -> Translator:
+    return Translator.load(tiny_run)
+
+
+@pytest.fixture(scope="module")
+def client(translator):
+    with TestClient(create_app(translator, limits=LIMITS)) as client:
+        yield client
+
+
+def post(client, body: dict, **options):
+    return client.post("/translate", json=body, **options)
+
+
+# ---------------------------------------------------------------------------- endpoints
+
+
+def test_translate_matches_the_translator_one_sentence_each_in_order(client, translator):
+    sentences = ["ba be bi", "", "ko ku ka ke"]
+    response = post(client, {"text": sentences, "beam": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["beam"], body["nbest"]) == (2, 1)
+    direct = translator.translate(sentences, beam=2)
+    assert [t["source"] for t in body["translations"]] == sentences
+    assert [t["text"] for t in body["translations"]] == [d.text for d in direct]
+    assert body["translations"][0]["score"] == pytest.approx(direct[0].score)
+    assert body["translations"][1]["nbest"] == []  # an empty sentence: empty translation
+
+
+def test_tokens_and_attention_only_when_asked(client):
+    sentence = "ba be bi bo bu da de"
+    plain = post(client, {"text": [sentence]}).json()["translations"][0]
+    assert "source_tokens" not in plain and "attention" not in plain["nbest"][0]
+
+    shown = post(client, {"text": [sentence], "attention": True}).json()["translations"][0]
+    best = shown["nbest"][0]
+    assert best["target_tokens"], "the tiny model gave an empty translation"
+    weights = np.array(best["attention"])
+    assert weights.shape == (len(best["target_tokens"]), len(shown["source_tokens"]))
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)
+    assert shown["source_tokens"][0].startswith("▁")
+
+
+def test_nbest_lists_hypotheses_best_first_with_scores(client):
+    body = post(client, {"text": ["ba be bi"], "beam": 4, "nbest": 3}).json()
+    [sentence] = body["translations"]
+    scores = [c["score"] for c in sentence["nbest"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert sentence["text"] == sentence["nbest"][0]["text"]
+
+
+def test_default_beam_comes_from_the_run_config(client):
+    assert post(client, {"text": ["ba be"]}).json()["beam"] == 3  # tiny config: decoding.beam
+
+
+def test_health_counts_requests_and_batches(client):
+    before = client.get("/health").json()["batching"]["requests"]
+    post(client, {"text": ["ba", "be"]})
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["pending_sentences"] == 0
+    assert health["batching"]["requests"] == before + 1
+    assert health["batching"]["batches"] >= 1
+
+
+def test_info_describes_model_languages_vocabularies_and_limits(client, translator):
+    info = client.get("/info").json()
+    assert info["model"].startswith("run/")
+    assert (info["source_language"], info["target_language"]) == ("src", "tgt")
+    assert info["attention"] == "additive" and info["rnn_type"] == "gru"
+    assert info["source_vocab_size"] == len(translator.src_vocab)
+    assert info["target_vocab_size"] == len(translator.tgt_vocab)
+    assert info["limits"]["max_sentences"] == 4 and info["limits"]["max_beam"] == 4
+    assert info["default_beam"] == 3
+
+
+def test_openapi_docs_describe_the_endpoints(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/translate", "/health", "/info"} <= set(paths)
+
+
+def test_explorer_page_and_its_assets_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="heatmap"' in page.text and 'name="viewport"' in page.text
+    for asset in ("explorer.js", "explorer.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_explorer_page_loads_nothing_from_other_hosts():
+    for path in STATIC_DIR.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text
+
+
+def test_unknown_paths_get_json_errors(client):
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+    assert client.get("/translate").status_code == 405
+
+
+def test_concurrent_requests_are_decoded_together(translator):
+    app = create_app(translator, limits=LIMITS, max_batch=16, max_wait_ms=300)
+    with TestClient(app) as client:
+        start = threading.Barrier(6)
+        codes = []
+
+        def one(k: int) -> None:
+            start.wait()
+            codes.append(post(client, {"text": [f"ba be {k}"], "beam": 2}).status_code)
+
+        threads = [threading.Thread(target=one, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stats = client.get("/health").json()["batching"]
+    assert codes == [200] * 6
+    assert stats["requests"] == 6 and stats["batches"] < 6
+
+
+def test_a_model_without_attention_returns_no_matrices(tmp_path):
+    from softalign.train.loop import train
+
+    run = tmp_path / "run"
+    train(tiny_config(**{"model.attention": "none", "training.max_steps": 5}), run, progress=False)
+    with TestClient(create_app(Translator.load(run))) as client:
+        assert client.get("/info").json()["attention"] == "none"
+        body = post(client, {"text": ["ba be"], "attention": True}).json()
+    [sentence] = body["translations"]
+    assert "source_tokens" in sentence and "attention" not in sentence["nbest"][0]
+
+
+# ---------------------------------------------------------------------------- limits
+
+BAD_REQUESTS = [
+    pytest.param(b'{"text": ["ba be"', 400, "malformed_json", id="malformed-json"),
+    pytest.param(b"", 422, "invalid_request", id="no-body"),
+    pytest.param(b'["ba be"]', 422, "invalid_request", id="not-an-object"),
+    pytest.param(b'{"text": "ba be"}', 422, "invalid_request", id="text-not-a-list"),
+    pytest.param(b'{"text": ["ba", 3]}', 422, "invalid_request", id="sentence-not-a-string"),
+    pytest.param(b'{"text": ["ba"], "beam": "2"}', 422, "invalid_request", id="beam-a-string"),
+    pytest.param(b'{"text": ["ba"], "beam": 2.5}', 422, "invalid_request", id="beam-a-float"),
+    pytest.param(b'{"text": ["ba"], "attention": "yes"}', 422, "invalid_request", id="flag"),
+    pytest.param(b'{"txt": ["ba"]}', 422, "invalid_request", id="misspelt-key"),
+    pytest.param(b'{"text": []}', 422, "invalid_request", id="empty-list"),
+    pytest.param(b'{"text": ["a", "b", "c", "d", "e"]}', 413, "too_many_sentences", id="many"),
+    pytest.param(b'{"text": ["ba", "%s"]}' % (b"x" * 41), 413, "sentence_too_long", id="long"),
+    pytest.param(b'{"text": ["ba"], "beam": 0}', 422, "invalid_request", id="beam-zero"),
+    pytest.param(b'{"text": ["ba"], "beam": 5}', 422, "beam_out_of_range", id="beam-over-max"),
+    pytest.param(b'{"text": ["ba"], "beam": 2, "nbest": 3}', 422, "nbest_out_of_range", id="nb"),
+    pytest.param(b'{"text": ["ba"], "nbest": 0}', 422, "invalid_request", id="nbest-zero"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_REQUESTS)
+def test_bad_requests_get_a_4xx_json_error_and_the_server_stays_up(client, body, status, code):
+    response = client.post("/translate", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"] and "\n" not in error["message"]
+    assert post(client, {"text": ["ba be"]}).status_code == 200
+
+
+def test_error_messages_name_the_field_and_the_limit(client):
+    too_long = post(client, {"text": ["ba", "x" * 41]}).json()["error"]["message"]
+    assert too_long == "text[1]: at most 40 characters per sentence (got 41)"
+    wrong = post(client, {"text": ["ba"], "beam": "2"}).json()["error"]["message"]
+    assert wrong.startswith("beam: ")
+
+
+def test_a_body_over_the_byte_limit_is_refused(client):
+    big = {"text": ["ba"], "padding": "x" * 5000}
+    response = post(client, big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_a_chunked_body_over_the_byte_limit_is_refused(client):
+    def chunks():
+        yield b'{"text": ["'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"]}'
+
+    response = client.post(
+        "/translate", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+
+
+def test_too_many_queued_sentences_get_503(translator):
+    limits = ServeLimits(max_sentences=8, max_pending=4)
+    with TestClient(create_app(translator, limits=limits)) as client:
+        response = post(client, {"text": ["ba"] * 5})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "overloaded"
+        assert post(client, {"text": ["ba"] * 4}).status_code == 200
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="max_chars"):
+        ServeLimits(max_chars=0)

@@ -1,0 +1,154 @@
+"""Dynamic batching, driven by a fake translator whose first call can be held open."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from softalign.serve.batcher import DynamicBatcher
+from softalign.translator import Candidate, Translation
+
+TIMEOUT = 10.0
+
+
+class FakeTranslator:
+    """Upper-cases sentences; records each call; can block its first call until released."""
+
+    def __init__(self, hold_first: bool = False) -> None:
+        self.calls: list[tuple[list[str], int, int]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold_first:
+            self.release.set()
+
+    def translate(self, texts: list[str], beam: int, nbest: int) -> list[Translation]:
+        self.calls.append((list(texts), beam, nbest))
+        self.entered.set()
+        assert self.release.wait(TIMEOUT)
+        if "boom" in texts:
+            raise RuntimeError("model exploded")
+        return [Translation(t, [], [Candidate(t.upper(), -1.0, [], None)]) for t in texts]
+
+
+@pytest.fixture
+def held():
+    """A batcher whose model is busy with a first request ("first") until released."""
+    fake = FakeTranslator(hold_first=True)
+    batcher = DynamicBatcher(fake, max_batch=4, max_wait=0.0)
+    batcher.start()
+    first = batcher.submit(["first"], beam=2, nbest=1)
+    assert fake.entered.wait(TIMEOUT)
+    yield fake, batcher, first
+    fake.release.set()
+    batcher.stop()
+
+
+def texts_of(future) -> list[str]:
+    return [t.text for t in future.result(TIMEOUT)]
+
+
+def test_requests_queued_while_the_model_is_busy_share_one_call(held):
+    fake, batcher, first = held
+    futures = [batcher.submit([f"s{k}"], beam=2, nbest=1) for k in range(3)]
+    fake.release.set()
+    assert texts_of(first) == ["FIRST"]
+    assert [texts_of(f) for f in futures] == [["S0"], ["S1"], ["S2"]]
+    assert [call[0] for call in fake.calls] == [["first"], ["s0", "s1", "s2"]]
+    assert batcher.stats.as_dict()["batches"] == 2
+    assert batcher.stats.as_dict()["largest_batch_sentences"] == 3
+
+
+def test_each_caller_gets_its_own_sentences_back_in_order(held):
+    fake, batcher, _ = held
+    a = batcher.submit(["a1", "a2"], beam=2, nbest=1)
+    b = batcher.submit(["b1"], beam=2, nbest=1)
+    fake.release.set()
+    assert texts_of(a) == ["A1", "A2"]
+    assert texts_of(b) == ["B1"]
+
+
+def test_batches_never_exceed_max_batch(held):
+    fake, batcher, _ = held
+    futures = [batcher.submit([f"x{k}", f"y{k}"], beam=2, nbest=1) for k in range(5)]
+    fake.release.set()
+    for f in futures:
+        f.result(TIMEOUT)
+    sizes = [len(call[0]) for call in fake.calls]
+    assert sizes == [1, 4, 4, 2]
+    assert batcher.pending_sentences == 0
+
+
+def test_a_request_larger_than_max_batch_runs_alone(held):
+    fake, batcher, _ = held
+    big = batcher.submit([f"w{k}" for k in range(6)], beam=2, nbest=1)
+    fake.release.set()
+    assert len(texts_of(big)) == 6
+    assert [len(call[0]) for call in fake.calls] == [1, 6]
+
+
+def test_max_batch_of_one_decodes_each_request_alone():
+    fake = FakeTranslator(hold_first=True)
+    batcher = DynamicBatcher(fake, max_batch=1, max_wait=0.0)
+    batcher.start()
+    futures = [batcher.submit([f"s{k}"], beam=1, nbest=1) for k in range(4)]
+    assert fake.entered.wait(TIMEOUT)
+    fake.release.set()
+    assert [texts_of(f) for f in futures] == [["S0"], ["S1"], ["S2"], ["S3"]]
+    assert [call[0] for call in fake.calls] == [["s0"], ["s1"], ["s2"], ["s3"]]
+    batcher.stop()
+
+
+def test_different_decoding_options_are_decoded_in_separate_calls(held):
+    fake, batcher, _ = held
+    greedy = batcher.submit(["g"], beam=1, nbest=1)
+    wide = batcher.submit(["w"], beam=5, nbest=3)
+    greedy2 = batcher.submit(["g2"], beam=1, nbest=1)
+    fake.release.set()
+    assert texts_of(greedy) == ["G"] and texts_of(wide) == ["W"] and texts_of(greedy2) == ["G2"]
+    assert fake.calls[1:] == [(["g", "g2"], 1, 1), (["w"], 5, 3)]
+
+
+def test_requests_arriving_within_the_wait_window_are_batched():
+    fake = FakeTranslator()
+    batcher = DynamicBatcher(fake, max_batch=8, max_wait=0.5)
+    batcher.start()
+    a = batcher.submit(["a"], beam=1, nbest=1)
+    b = batcher.submit(["b"], beam=1, nbest=1)
+    assert texts_of(a) == ["A"] and texts_of(b) == ["B"]
+    assert [call[0] for call in fake.calls] == [["a", "b"]]
+    batcher.stop()
+
+
+def test_a_failing_batch_reports_the_error_and_the_worker_lives_on(held):
+    fake, batcher, _ = held
+    bad = batcher.submit(["boom"], beam=2, nbest=1)
+    fake.release.set()
+    with pytest.raises(RuntimeError, match="model exploded"):
+        bad.result(TIMEOUT)
+    assert texts_of(batcher.submit(["after"], beam=2, nbest=1)) == ["AFTER"]
+    assert batcher.pending_sentences == 0
+
+
+def test_a_cancelled_request_is_not_decoded(held):
+    fake, batcher, _ = held
+    gone = batcher.submit(["gone"], beam=2, nbest=1)
+    kept = batcher.submit(["kept"], beam=2, nbest=1)
+    assert gone.cancel()
+    fake.release.set()
+    assert texts_of(kept) == ["KEPT"]
+    assert all("gone" not in call[0] for call in fake.calls)
+    assert batcher.pending_sentences == 0
+
+
+def test_stop_answers_the_requests_already_queued(held):
+    fake, batcher, _ = held
+    queued = batcher.submit(["late"], beam=2, nbest=1)
+    fake.release.set()
+    batcher.stop()
+    assert texts_of(queued) == ["LATE"]
+
+
+def test_max_batch_must_be_positive():
+    with pytest.raises(ValueError, match="max_batch"):
+        DynamicBatcher(FakeTranslator(), max_batch=0)
