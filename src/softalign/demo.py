@@ -150,9 +150,9 @@ def run_demo(
     started = time.perf_counter()
     config = demo_config(corpus, minutes, overrides)
     state = train_or_continue(output_dir, config, minutes, progress)
-    sources, references = held_out_sample(corpus, test_size)
     # The latest weights, not the best-validated: within a short budget they are the best.
     translator = Translator.load(output_dir, checkpoint=ckpt.latest_checkpoint(output_dir))
+    sources, references = held_out_sample(translator.config.data.corpus, test_size)
     print(f"translating {len(sources)} held-out sentences (beam {beam}) ...")
     translations = translator.translate(sources, beam=beam)
     hypotheses = [t.text for t in translations]

@@ -94,7 +94,7 @@ def test_corpus_list_needs_no_database(monkeypatch, capsys) -> None:
     assert cli.main(["corpus", "bible", "--list"]) == 0
     out = capsys.readouterr().out
     assert "World English Bible" in out and "Louis Segond (1910)" in out
-    assert len([line for line in out.splitlines() if "public domain" in line]) == 14
+    assert len([line for line in out.splitlines() if "public domain" in line]) == 13
 
 
 def test_corpus_without_the_extra_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:

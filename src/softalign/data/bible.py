@@ -52,8 +52,8 @@ class BibleText:
 
 
 # In order of preference within a language (the first allowed one is the default).
-# Statuses as the texts are commonly distributed (CrossWire, eBible.org); verify before you
-# redistribute anything built from a text that is not public domain.
+# Statuses as the texts are commonly distributed (CrossWire, eBible.org); UNCLEAR marks a text
+# whose translator died too recently to be sure. Verify before you redistribute anything.
 TEXTS = (
     BibleText("4", "en", "World English Bible (2000 edition)", PUBLIC),
     BibleText("k", "en", "King James Version (1611/1769)", PUBLIC),
@@ -70,7 +70,7 @@ TEXTS = (
     BibleText("1", "it", "Nuova Diodati (1991)", RESTRICTED),
     BibleText("a", "pt", "Almeida Corrigida Fiel (1995)", RESTRICTED),
     BibleText("r", "ru", "Russian Synodal (1876)", PUBLIC),
-    BibleText("u", "ro", "Cornilescu (1928)", PUBLIC),
+    BibleText("u", "ro", "Cornilescu (1928)", UNCLEAR),  # translator died 1975
     BibleText("y", "ar", "Smith & Van Dyck (1865)", PUBLIC),
     BibleText("p", "fa", "Persian Old Version (1895)", PUBLIC),
     BibleText("7", "vi", "Vietnamese Bible (1934)", PUBLIC),
