@@ -173,6 +173,24 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="REST API and attention explorer page (needs [serve])")
+    p.add_argument("run_dir")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--max-batch", type=int, default=64, help="sentences per model call (64)")
+    p.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests (5 ms)")
+    p.add_argument("--max-sentences", type=int, default=64, help="per request (64)")
+    p.add_argument("--max-chars", type=int, default=1000, help="per sentence (1000)")
+    p.add_argument("--max-beam", type=int, default=10, help="largest beam allowed (10)")
+    p.add_argument(
+        "--max-pending", type=int, default=4096, help="queued sentences before 503 (4096)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softalign", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_align,
         _add_aer,
         _add_compare,
+        _add_serve,
     ):
         add(sub)
     return parser
@@ -438,6 +457,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(comparison_table(reports))
     if args.plot:
         print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from softalign.serve import ServeLimits, serve
+    except ImportError as exc:
+        raise SoftalignError(
+            f"serve needs FastAPI and uvicorn: pip install 'softalign[serve]' ({exc})"
+        ) from None
+    try:
+        limits = ServeLimits(
+            max_sentences=args.max_sentences,
+            max_chars=args.max_chars,
+            max_beam=args.max_beam,
+            max_pending=args.max_pending,
+        )
+    except ValueError as exc:
+        raise SoftalignError(f"serve: {exc}") from None
+    if args.max_batch < 1:
+        raise SoftalignError("serve: --max-batch must be at least 1")
+    serve(
+        args.run_dir,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        limits=limits,
+        max_batch=args.max_batch,
+        max_wait_ms=args.batch_wait_ms,
+        threads=args.threads,
+    )
     return 0
 
 

@@ -230,3 +230,22 @@ def test_too_many_queued_sentences_get_503(translator):
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="max_chars"):
         ServeLimits(max_chars=0)
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_serve_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
+    from softalign.cli import main
+
+    assert main(["serve", str(tmp_path / "missing"), "--port", "1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("softalign: error:") and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--max-chars", "--max-sentences", "--max-batch"])
+def test_serve_command_refuses_limits_below_one(tiny_run, capsys, option):
+    from softalign.cli import main
+
+    assert main(["serve", str(tiny_run), option, "0", "--port", "1"]) == 2
+    assert option.lstrip("-").replace("-", "_") in capsys.readouterr().err.replace("-", "_")
