@@ -41,6 +41,7 @@ ESTHER_8_9 = (17, 8, 9)  # the longest verse of the Bible
     [
         ("(7:26) L'Éternel dit à Moïse: Va.", "L'Éternel dit à Moïse: Va."),
         ("(41-6) Nó có oai hùng", "Nó có oai hùng"),
+        ("(5:21 Lorsque quelqu'un péchera", "Lorsque quelqu'un péchera"),  # unclosed mark
         ("Que les eaux [qui sont] au-dessous", "Que les eaux qui sont au-dessous"),
         ("As an offering of first -[fruits] you", "As an offering of first-fruits you"),
         ("This is David`s spoil.", "This is David's spoil."),

@@ -96,7 +96,7 @@ TEST_BOOKS = {17: "Esther", 32: "Jonah", 33: "Micah", 49: "Ephesians", 59: "Jame
 # ------------------------------------------------------------------------------ cleaning
 
 _ADDED = re.compile(r"^\(ADDED FROM KJV:.*?=?>\s*(.*?)\)?\s*$", re.DOTALL)
-_VERSE_MARK = re.compile(r"\(\d+[:\-.]\d+[a-z]?\)")  # "(7:26)", "(41-6)": original numbering
+_VERSE_MARK = re.compile(r"\(\d+[:\-.]\d+[a-z]?(?:\)|\s)")  # "(7:26)", "(41-6)", "(5:21 "
 _CROSS_REF = re.compile(r"\s*\([^()]*\d+:\d+[^()]*\)")  # "(इब्रा. 1:10, इब्रा. 11:3)"
 _MARKERS = re.compile(r"[\[\]*#\\<>]")  # supplied-word brackets, footnote marks
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u200e\u200f]")  # incl. LRM/RLM
