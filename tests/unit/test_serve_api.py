@@ -174,10 +174,10 @@ BAD_REQUESTS = [
     pytest.param(b'{"text": []}', 422, "invalid_request", id="empty-list"),
     pytest.param(b'{"text": ["a", "b", "c", "d", "e"]}', 413, "too_many_sentences", id="many"),
     pytest.param(b'{"text": ["ba", "%s"]}' % (b"x" * 41), 413, "sentence_too_long", id="long"),
-    pytest.param(b'{"text": ["ba"], "beam": 0}', 422, "invalid_request", id="beam-zero"),
+    pytest.param(b'{"text": ["ba"], "beam": 0}', 422, "beam_out_of_range", id="beam-zero"),
     pytest.param(b'{"text": ["ba"], "beam": 5}', 422, "beam_out_of_range", id="beam-over-max"),
     pytest.param(b'{"text": ["ba"], "beam": 2, "nbest": 3}', 422, "nbest_out_of_range", id="nb"),
-    pytest.param(b'{"text": ["ba"], "nbest": 0}', 422, "invalid_request", id="nbest-zero"),
+    pytest.param(b'{"text": ["ba"], "nbest": 0}', 422, "nbest_out_of_range", id="nbest-zero"),
 ]
 
 

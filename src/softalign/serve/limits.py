@@ -7,7 +7,7 @@ Every error is ``{"error": {"code": "...", "message": "..."}}`` with a 4xx statu
 413    ``body_too_large``        the body is over ``max_body_bytes``
 413    ``too_many_sentences``    more than ``max_sentences`` sentences in one request
 413    ``sentence_too_long``     a sentence over ``max_chars`` characters
-422    ``invalid_request``       wrong types, missing or unknown keys, an empty ``text`` list
+422    ``invalid_request``       wrong types, a missing or unknown key, an empty ``text`` list
 422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
 422    ``nbest_out_of_range``    nbest outside [1, beam]
 503    ``overloaded``            more than ``max_pending`` sentences already waiting
@@ -75,7 +75,7 @@ def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> 
         raise ApiError(
             422, "beam_out_of_range", f"beam: must be in [1, {limits.max_beam}] (got {beam})"
         )
-    if request.nbest > beam:
+    if not 1 <= request.nbest <= beam:
         raise ApiError(
             422,
             "nbest_out_of_range",

@@ -21,9 +21,11 @@ class TranslateRequest(BaseModel):
 
     text: list[StrictStr] = Field(min_length=1, description="source sentences, one per item")
     beam: StrictInt | None = Field(
-        None, ge=1, description="beam size (1 = greedy); default from the run's config"
+        None,
+        description="beam size (1 = greedy, at most the server's max_beam); "
+        "default from the run's config",
     )
-    nbest: StrictInt = Field(1, ge=1, description="hypotheses per sentence, at most beam")
+    nbest: StrictInt = Field(1, description="hypotheses per sentence, from 1 to beam")
     attention: StrictBool = Field(
         False, description="also return subword tokens and attention matrices"
     )
