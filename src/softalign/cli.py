@@ -76,7 +76,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train and evaluate a small model on a built-in corpus")
-    p.add_argument("-o", "--output", default="runs/demo", help="run directory")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="runs/demo",
+        help="run directory (default runs/demo); run again to train the same model longer",
+    )
     p.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
     p.add_argument(
         "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
