@@ -1,6 +1,8 @@
 """Load test for `softalign serve`: concurrent clients on loopback, with and without batching.
 
-    python benchmarks/load_test.py RUN_DIR                  # 32 clients x 30 s, two servers
+    softalign train benchmarks/reverse-tiny.yaml -o runs/reverse-tiny   # about a minute
+    python benchmarks/load_test.py runs/reverse-tiny       # 32 clients x 30 s, two servers
+    python benchmarks/load_test.py RUN_DIR --beam 1         # greedy decoding
     python benchmarks/load_test.py RUN_DIR --no-compare     # dynamic batching only
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --clients 8 --duration 10
 
