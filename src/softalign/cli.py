@@ -193,6 +193,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-pending", type=int, default=4096, help="queued sentences before 503 (4096)"
     )
+    p.add_argument(
+        "--max-body-bytes", type=int, default=1_000_000, help="request body size (1000000)"
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -478,6 +481,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_chars=args.max_chars,
             max_beam=args.max_beam,
             max_pending=args.max_pending,
+            max_body_bytes=args.max_body_bytes,
         )
     except ValueError as exc:
         raise SoftalignError(f"serve: {exc}") from None

@@ -224,6 +224,7 @@ def test_too_many_queued_sentences_get_503(translator):
         response = post(client, {"text": ["ba"] * 5})
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "overloaded"
+        assert response.headers["Retry-After"] == "1"
         assert post(client, {"text": ["ba"] * 4}).status_code == 200
 
 

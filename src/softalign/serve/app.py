@@ -58,7 +58,8 @@ async def translate(body: TranslateRequest, request: Request) -> TranslateRespon
     check_request(body, beam, state.limits)
     batcher: DynamicBatcher = state.batcher
     if batcher.pending_sentences + len(body.text) > state.limits.max_pending:
-        raise ApiError(503, "overloaded", "server busy: too many sentences queued, retry later")
+        message = "server busy: too many sentences queued, retry later"
+        raise ApiError(503, "overloaded", message, {"Retry-After": "1"})
     results = await asyncio.wrap_future(batcher.submit(body.text, beam, body.nbest))
     return to_response(results, beam=beam, nbest=body.nbest, attention=body.attention)
 

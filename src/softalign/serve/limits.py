@@ -1,6 +1,7 @@
 """Request limits and the JSON errors that enforce them; the server stays up on any input.
 
-Every error is ``{"error": {"code": "...", "message": "..."}}`` with a 4xx status:
+Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (503 with
+``Retry-After`` when the queue is full):
 
 =====  ========================  ==========================================================
 400    ``malformed_json``        the body is not valid JSON
@@ -45,12 +46,16 @@ class ServeLimits:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -111,7 +116,7 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
