@@ -4,8 +4,9 @@
 Each step expands every alive hypothesis of every sentence, keeps the 2K best candidates per
 sentence (K = beam size), records candidates ending in EOS among the top K as finished (scored
 by log-probability / GNMT length penalty), and continues with the K best that do not end in
-EOS. A sentence is done once it has ``nbest`` finished hypotheses and no alive hypothesis
-scores better at its current length, or when it reaches its length limit; done sentences
+EOS. A sentence is done once it has K finished hypotheses (as in fairseq), or ``nbest`` of
+them and no alive hypothesis could still beat them (log-probabilities only fall, so an alive
+one can at best reach ``score / lp(length limit)``), or at its length limit; done sentences
 leave the batch, so the model computes only for the rest.
 """
 
@@ -117,8 +118,7 @@ class BeamSearch:
     def _sentences_done(self, keep_scores, keep, step) -> torch.Tensor:
         """(alive,) True for sentences that need no further step (finishing them)."""
         done = torch.zeros(keep_scores.size(0), dtype=torch.bool)
-        penalty = gnmt_length_penalty(self.step, self.alpha)
-        best_alive = (keep_scores[:, 0] / penalty).tolist()
+        best_raw = keep_scores[:, 0].tolist()
         finite = torch.isfinite(keep_scores).tolist()
         for i, sentence in enumerate(self.sentences.tolist()):
             if self.step >= self.max_lengths[sentence]:
@@ -128,8 +128,13 @@ class BeamSearch:
                 done[i] = True
                 continue
             found = sorted((h.score for h in self.finished[sentence]), reverse=True)
-            if len(found) >= self.nbest and found[self.nbest - 1] >= best_alive[i]:
+            if len(found) >= self.beam:
                 done[i] = True
+            elif len(found) >= self.nbest:
+                # log-probs only fall, so an alive hypothesis can at best reach raw / lp(limit)
+                limit = self.max_lengths[sentence]
+                penalty = gnmt_length_penalty(limit if best_raw[i] < 0 else self.step, self.alpha)
+                done[i] = found[self.nbest - 1] >= best_raw[i] / penalty
         return done.to(keep_scores.device)
 
     def results(self) -> list[list[Hypothesis]]:

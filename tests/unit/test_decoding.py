@@ -1,0 +1,137 @@
+"""Greedy and beam search, driven by hand-made log-probabilities and by a small real model."""
+
+import math
+
+import pytest
+import torch
+
+from softalign.config import ModelConfig
+from softalign.data.vocab import BOS_ID, EOS_ID
+from softalign.decoding.beam import BeamSearch, beam_search
+from softalign.decoding.greedy import greedy_search
+from softalign.decoding.penalties import gnmt_length_penalty
+from softalign.model.seq2seq import build_model
+
+V = 8  # ids 4..7 are words
+
+
+class MarkovModel:
+    """A stand-in for Seq2Seq whose next-word distribution depends only on the last word."""
+
+    def __init__(self, table: dict[int, dict[int, float]]):
+        self.table = torch.full((V, V), -1e9)
+        for prev, nexts in table.items():
+            for word, prob in nexts.items():
+                self.table[prev, word] = math.log(prob)
+        self.training = False
+
+    def start(self, src, src_lengths):
+        return _State(src.size(0))
+
+    def step(self, tokens, state):
+        return self.table[tokens], torch.full((tokens.size(0), 1), 1.0), state
+
+
+class _State:
+    def __init__(self, n):
+        self.n = n
+
+    def index_select(self, index):
+        return _State(index.numel())
+
+
+# greedy takes 4 (0.6) then must end badly; the best sequence starts with 5 (0.4)
+TRAP = {BOS_ID: {4: 0.6, 5: 0.4}, 4: {6: 0.3, 7: 0.3, EOS_ID: 0.4},
+        5: {EOS_ID: 1.0}, 6: {EOS_ID: 1.0}, 7: {EOS_ID: 1.0}}
+
+
+def run_beam(model, beam, nbest=1, alpha=0.0, max_len=10):
+    src = torch.ones(1, 1, dtype=torch.long)
+    return beam_search(model, src, torch.tensor([1]), torch.tensor([max_len]), beam=beam,
+                       nbest=nbest, length_penalty=alpha)[0]
+
+
+def test_beam_finds_the_better_sequence_greedy_misses():
+    model = MarkovModel(TRAP)
+    src = torch.ones(1, 1, dtype=torch.long)
+    greedy = greedy_search(model, src, torch.tensor([1]), torch.tensor([10]))[0]
+    assert greedy.tokens == [4]  # 0.6 * 0.4 = 0.24
+    best = run_beam(model, beam=2)[0]
+    assert best.tokens == [5]  # 0.4 * 1.0 = 0.4
+    assert best.score == pytest.approx(math.log(0.4), abs=1e-5)
+
+
+def test_nbest_is_sorted_and_distinct():
+    hyps = run_beam(MarkovModel(TRAP), beam=4, nbest=4)
+    scores = [h.score for h in hyps]
+    assert scores == sorted(scores, reverse=True)
+    assert len({tuple(h.tokens) for h in hyps}) == len(hyps) == 4
+    assert [h.tokens for h in hyps][:2] == [[5], [4]]
+
+
+def test_length_limit_is_respected():
+    loop = {BOS_ID: {4: 1.0}, 4: {4: 0.9, EOS_ID: 0.1}}
+    hyps = run_beam(MarkovModel(loop), beam=3, nbest=3, max_len=6)
+    assert all(len(h.tokens) <= 6 for h in hyps)
+
+
+def test_length_penalty_prefers_longer_hypotheses():
+    table = {BOS_ID: {EOS_ID: 0.5, 4: 0.5}, 4: {5: 1.0}, 5: {EOS_ID: 1.0}}
+    assert run_beam(MarkovModel(table), beam=2, alpha=0.0)[0].tokens == []
+    # equal probability; alpha > 0 divides by a larger penalty for the longer one
+    longer = run_beam(MarkovModel(table), beam=2, alpha=1.0)[0]
+    assert longer.tokens == [4, 5]
+    assert longer.score == pytest.approx(math.log(0.5) / gnmt_length_penalty(3, 1.0), abs=1e-5)
+
+
+def test_beam_search_state_never_needs_the_model():
+    search = BeamSearch(batch=2, beam=2, max_lengths=torch.tensor([5, 5]))
+    log_probs = torch.full((4, V), -1e9)
+    log_probs[:, EOS_ID] = math.log(0.7)
+    log_probs[:, 4] = math.log(0.3)
+    select = search.advance(log_probs, None)
+    # both sentences finish their top candidate (EOS) but 4 is still alive and scored lower
+    assert search.done
+    assert select.numel() == 0
+    assert [h[0].tokens for h in search.results()] == [[], []]
+
+
+def _tiny_model(attention="additive", rnn_type="gru"):
+    torch.manual_seed(0)
+    config = ModelConfig(embedding_size=16, encoder_hidden=8, encoder_layers=1,
+                         decoder_hidden=16, attention=attention, attention_size=8,
+                         output_size=16, dropout=0.0, rnn_type=rnn_type)
+    return build_model(config, 20, 20).eval()
+
+
+@pytest.mark.parametrize("attention", ["additive", "dot", "general", "none"])
+def test_beam_of_one_equals_greedy(attention):
+    model = _tiny_model(attention)
+    torch.manual_seed(3)
+    src = torch.randint(4, 20, (6, 7))
+    lengths = torch.tensor([7, 6, 5, 3, 2, 1])
+    src[torch.arange(7) >= lengths.unsqueeze(1)] = 0
+    limits = torch.full((6,), 12)
+    greedy = greedy_search(model, src, lengths, limits)
+    beam = beam_search(model, src, lengths, limits, beam=1)
+    for g, b in zip(greedy, beam, strict=True):
+        assert g.tokens == b[0].tokens
+        assert g.score == pytest.approx(b[0].score, abs=1e-4)
+        if g.attention is not None:
+            assert torch.allclose(g.attention, b[0].attention, atol=1e-5)
+
+
+def test_batched_beam_equals_one_sentence_at_a_time():
+    model = _tiny_model(rnn_type="lstm")
+    torch.manual_seed(4)
+    src = torch.randint(4, 20, (4, 5))
+    lengths = torch.tensor([5, 5, 4, 2])
+    src[torch.arange(5) >= lengths.unsqueeze(1)] = 0
+    limits = torch.full((4,), 9)
+    together = beam_search(model, src, lengths, limits, beam=3, nbest=2)
+    for i in range(4):
+        n = int(lengths[i])
+        alone = beam_search(model, src[i : i + 1, :n], lengths[i : i + 1], limits[:1], beam=3,
+                            nbest=2)[0]
+        assert [h.tokens for h in alone] == [h.tokens for h in together[i]]
+        assert alone[0].attention.shape == (len(alone[0].tokens), n)

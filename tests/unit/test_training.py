@@ -1,0 +1,79 @@
+"""The training loop: loss falls, resume equals straight training, checkpoints are sound."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from softalign.errors import CheckpointError, SoftalignError
+from softalign.train import checkpoint as ckpt
+from softalign.train.loop import resume, train
+from tests.helpers import tiny_config
+
+
+def weights(run_dir):
+    path = ckpt.latest_checkpoint(run_dir)
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_n_steps_plus_resume_plus_n_steps_equals_2n_straight(tmp_path):
+    config = tiny_config(**{"training.valid_every": 15, "training.checkpoint_every": 15})
+    train(config, tmp_path / "straight", max_steps=60, progress=False)
+    train(config, tmp_path / "resumed", max_steps=30, progress=False)
+    state = resume(tmp_path / "resumed", max_steps=60, progress=False)
+    assert state.step == 60
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_validation_loss_falls_and_metrics_are_logged(tiny_run):
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in records if "valid_loss" in r]
+    assert len(valid) == 2
+    assert valid[-1]["valid_loss"] < valid[0]["valid_loss"]
+    train_records = [r for r in records if "train_loss" in r]
+    assert all(r["tokens_per_s"] > 0 for r in train_records)
+    assert (tiny_run / "config.yaml").is_file() and (tiny_run / "best.json").is_file()
+
+
+def test_checkpoints_are_pruned_but_best_is_kept(tmp_path):
+    config = tiny_config(**{"training.checkpoint_every": 10, "training.valid_every": 10,
+                            "training.keep_checkpoints": 2})
+    train(config, tmp_path / "r", max_steps=50, progress=False)
+    names = [p.name for p in ckpt.list_checkpoints(tmp_path / "r")]
+    best = ckpt.best_checkpoint(tmp_path / "r").name
+    assert names[-2:] == ["step-00000040", "step-00000050"]
+    assert best in names and len(names) <= 3
+
+
+def test_corrupted_checkpoint_is_detected_by_checksum(tmp_path):
+    train(tiny_config(), tmp_path / "r", max_steps=10, progress=False)
+    path = ckpt.latest_checkpoint(tmp_path / "r")
+    data = bytearray((path / "model.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (path / "model.safetensors").write_bytes(bytes(data))
+    state = ckpt.read_state(path)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        ckpt.load_tensors(path, "model.safetensors", state)
+
+
+def test_half_written_checkpoint_is_never_listed(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / ".tmp-step-00000100-123").mkdir(parents=True)
+    (root / "step-00000200").mkdir()  # no state.json: incomplete
+    assert ckpt.list_checkpoints(tmp_path) == []
+
+
+def test_new_run_refuses_a_directory_that_holds_a_run(tiny_run):
+    with pytest.raises(SoftalignError, match="use --resume"):
+        train(tiny_config(), tiny_run, progress=False)
+
+
+def test_time_budget_stops_training(tmp_path):
+    config = tiny_config(**{"training.max_minutes": 0.02, "training.max_steps": 100000})
+    state = train(config, tmp_path / "r", progress=False)
+    assert "time budget" in state.stopped
+    assert state.step < 100000
