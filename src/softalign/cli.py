@@ -385,12 +385,16 @@ def cmd_attention(args: argparse.Namespace) -> int:
         raise SoftalignError("give one source sentence or --input FILE (not both)")
     if args.sentence is not None:
         if not args.output or args.outdir or args.refs:
-            raise SoftalignError("a single sentence needs -o FILE.png|FILE.svg (and --ref)")
+            raise SoftalignError(
+                "one sentence needs -o FILE.png|FILE.svg (--outdir, --refs: with --input)"
+            )
         sources, refs = [args.sentence], None if args.ref is None else [args.ref]
         paths = [Path(args.output)]
     else:
         if not args.outdir or args.output or args.ref:
-            raise SoftalignError("--input needs --outdir DIR (and --refs FILE, not --ref)")
+            raise SoftalignError(
+                "--input needs --outdir DIR (and --refs FILE for targets, not --ref)"
+            )
         sources = read_lines(args.input)
         refs = read_lines(args.refs) if args.refs else None
         paths = numbered_paths(args.outdir, len(sources), args.format)

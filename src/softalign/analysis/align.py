@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from softalign.analysis.extract import EXTRACTORS, SYMMETRIZERS, transpose
 from softalign.analysis.forced import ForcedAlignment, force_decode
 from softalign.analysis.pharaoh import Link, write_alignments
@@ -21,7 +23,7 @@ from softalign.errors import SoftalignError
 from softalign.translator import Translator
 
 
-def word_attention(forced: ForcedAlignment):
+def word_attention(forced: ForcedAlignment) -> np.ndarray:
     """(target words, source words) attention of one forced pair."""
     return merge_attention(
         forced.attention,

@@ -33,7 +33,14 @@ class AttentionView:
     attention: np.ndarray
 
 
-def _view(source, target, src_pieces, tgt_pieces, attention, granularity) -> AttentionView:
+def _view(
+    source: str,
+    target: str,
+    src_pieces: Sequence[str],
+    tgt_pieces: Sequence[str],
+    attention: np.ndarray,
+    granularity: str,
+) -> AttentionView:
     if granularity not in GRANULARITIES:
         raise SoftalignError(f"unknown granularity '{granularity}' (choose subword or word)")
     if granularity == "word":
