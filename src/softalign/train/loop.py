@@ -91,8 +91,13 @@ def setup_logging(run_dir: Path) -> None:
 
 def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     """Read data, build or load vocabularies, model and optimizer (and the checkpoint)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        setup_logging(run_dir)
+    except OSError as exc:
+        raise SoftalignError(
+            f"{run_dir}: cannot write the run directory ({exc.strerror})"
+        ) from None
     device = pick_device(config.training.device)
     if config.training.threads:
         torch.set_num_threads(config.training.threads)
@@ -106,7 +111,8 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
         src_vocab, tgt_vocab = train_vocabs(config.data, splits["train"], run_dir)
         save_config(config, run_dir / "config.yaml")
     train = encode_split("train", splits["train"], src_vocab, tgt_vocab, config.data.max_length)
-    valid = encode_split("valid", splits["valid"], src_vocab, tgt_vocab, None)
+    # validation decodes at most decoding.max_length words: longer pairs only cost memory
+    valid = encode_split("valid", splits["valid"], src_vocab, tgt_vocab, config.decoding.max_length)
     if config.data.valid_size:
         n = config.data.valid_size
         valid = EncodedSplit(
@@ -166,11 +172,15 @@ def restore(session: Session) -> None:
     state = ckpt.read_state(path)
     ckpt.load_weights(session.model, ckpt.load_tensors(path, "model.safetensors", state), path)
     extra = ckpt.load_tensors(path, "optimizer.safetensors", state)
-    optimizer_from_flat(session.optimizer, extra, state["param_groups"])
-    session.schedule.load_state_dict(state["schedule"])
-    session.state = TrainState(**state["train"])
+    try:  # a state.json from another version, or edited by hand
+        optimizer_from_flat(session.optimizer, extra, state["param_groups"])
+        session.schedule.load_state_dict(state["schedule"])
+        session.state = TrainState(**state["train"])
+        torch.set_rng_state(extra["rng.torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise CheckpointError(f"{path}: incompatible checkpoint state ({reason})") from None
     session.state.stopped = ""
-    torch.set_rng_state(extra["rng.torch"])
     if "rng.cuda" in extra and torch.cuda.is_available():
         torch.cuda.set_rng_state(extra["rng.cuda"])
     log.info("resumed from %s (step %d)", path, session.state.step)
@@ -241,12 +251,16 @@ class StopFlag:
 
 
 def write_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    path = run_dir / "metrics.jsonl"
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise SoftalignError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None:
-    """One optimizer step; None when the loss was not finite (the step is skipped)."""
+    """One optimizer step; None when the loss or its gradient was not finite (skipped)."""
     cfg = session.config.training
     batch = collate(indices, session.train.src, session.train.tgt).to(session.device)
     loss_sum, tokens = batch_loss(session.model, batch, cfg.label_smoothing)
@@ -255,8 +269,11 @@ def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None
     if not torch.isfinite(loss):
         return None
     loss.backward()
-    if cfg.clip_norm > 0:
-        torch.nn.utils.clip_grad_norm_(session.model.parameters(), cfg.clip_norm)
+    max_norm = cfg.clip_norm if cfg.clip_norm > 0 else float("inf")  # inf: measure, no clip
+    norm = torch.nn.utils.clip_grad_norm_(session.model.parameters(), max_norm)
+    if not torch.isfinite(norm):  # a finite loss can still have an inf/NaN gradient
+        session.optimizer.zero_grad(set_to_none=True)
+        return None
     set_lr(session.optimizer, session.schedule.lr(session.state.step + 1))
     session.optimizer.step()
     return float(loss.detach()), tokens
