@@ -8,8 +8,11 @@ A checkpoint is a directory ``RUN/checkpoints/step-00001200/`` holding
                              early-stopping state, and the SHA-256 of both tensor files
 
 It is written into a temporary sibling directory, flushed to disk, then renamed into place,
-so a crash never leaves a half-written ``step-*`` directory; the checksums catch a file
-damaged afterwards. Nothing is ever unpickled: loading a run needs only safetensors and JSON.
+so a crash never leaves a half-written ``step-*`` directory; a checkpoint being replaced or
+pruned is renamed out of the way before it is deleted, so a crash never leaves a half-deleted
+one either, and the next save removes what a killed writer left behind. The checksums catch a
+file damaged afterwards. Nothing is ever unpickled: loading a run needs only safetensors and
+JSON.
 ``RUN/best.json`` names the best checkpoint (replaced atomically); pruning keeps it.
 """
 
@@ -55,6 +58,23 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _remove(path: Path, replacement: Path | None = None) -> None:
+    """Delete a checkpoint directory, first renamed out of sight (never seen half-deleted);
+    ``replacement`` takes its name in between."""
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+    os.rename(path, trash)
+    if replacement is not None:
+        os.rename(replacement, path)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Temporary directories of a writer that was killed (``.tmp-*``, ``.trash-*``)."""
+    for path in root.iterdir():
+        if path.name.startswith((".tmp-step-", ".trash-step-")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     """Write JSON to ``path`` via a temporary file and an atomic rename."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -77,8 +97,8 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        _remove_leftovers(root)
         tmp.mkdir()
         _save_tensors(model_tensors, tmp / "model.safetensors")
         _save_tensors(extra_tensors, tmp / "optimizer.safetensors")
@@ -93,14 +113,16 @@ def save_checkpoint(
         )
         write_json_atomic(meta, tmp / "state.json")
         _fsync_dir(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        if final.exists():  # the same step saved again
+            _remove(final, replacement=tmp)
+        else:
+            os.rename(tmp, final)
         _fsync_dir(root)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as its own
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(
-            f"{final}: cannot write checkpoint ({exc.strerror or exc}); earlier checkpoints are intact"
+            f"{final}: cannot write checkpoint ({getattr(exc, 'strerror', None) or exc}); "
+            "earlier checkpoints are intact"
         ) from None
     return final
 
@@ -114,7 +136,7 @@ def read_state(directory: Path) -> dict[str, Any]:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt checkpoint state ({exc})") from None
-    if not isinstance(state, dict) or "checksums" not in state:
+    if not isinstance(state, dict) or not isinstance(state.get("checksums"), dict):
         raise CheckpointError(f"{path}: corrupt checkpoint state (no checksums)")
     if state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
@@ -130,7 +152,9 @@ def load_tensors(directory: Path, name: str, state: dict[str, Any]) -> dict[str,
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     expected = state["checksums"].get(name)
-    if expected is not None and sha256(path) != expected:
+    if expected is None:
+        raise CheckpointError(f"{directory / 'state.json'}: no checksum for {name}")
+    if sha256(path) != expected:
         raise CheckpointError(f"{path}: checksum mismatch (file truncated or corrupted)")
     try:
         return load_file(str(path))
@@ -166,7 +190,12 @@ def best_checkpoint(run_dir: Path) -> Path | None:
 
 
 def mark_best(run_dir: Path, checkpoint: Path, metrics: dict[str, Any]) -> None:
-    write_json_atomic({"checkpoint": checkpoint.name, **metrics}, run_dir / "best.json")
+    try:
+        write_json_atomic({"checkpoint": checkpoint.name, **metrics}, run_dir / "best.json")
+    except OSError as exc:
+        raise CheckpointError(
+            f"{run_dir / 'best.json'}: cannot write ({exc.strerror or exc})"
+        ) from None
 
 
 def prune(run_dir: Path, keep: int) -> None:
@@ -174,7 +203,7 @@ def prune(run_dir: Path, keep: int) -> None:
     best = best_checkpoint(run_dir)
     for path in list_checkpoints(run_dir)[:-keep]:
         if best is None or path.name != best.name:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
 
 
 def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
