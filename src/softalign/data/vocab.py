@@ -16,6 +16,16 @@ from softalign.errors import CheckpointError
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
+def as_utf8(text: str) -> str:
+    """``text`` with lone surrogates (from undecodable bytes or a JSON ``"\\ud800"``), which
+    UTF-8 cannot encode and SentencePiece refuses, replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
 class SubwordVocab:
     """A SentencePiece model: text <-> subword ids."""
 
@@ -77,8 +87,8 @@ class SubwordVocab:
         return self.processor.get_piece_size()
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Subword ids of each text (no BOS/EOS)."""
-        return self.processor.encode(texts, out_type=int)
+        """Subword ids of each text (no BOS/EOS); any str is accepted (see :func:`as_utf8`)."""
+        return self.processor.encode([as_utf8(t) for t in texts], out_type=int)
 
     def decode(self, ids: list[list[int]]) -> list[str]:
         """Detokenized text of each id sequence (special ids are dropped)."""
