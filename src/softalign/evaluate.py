@@ -68,11 +68,11 @@ def evaluate_files(
     ]
     src_ids = translator.src_vocab.encode([pairs.src[i].strip() for i in kept])
     tgt_ids = translator.tgt_vocab.encode([pairs.tgt[i].strip() for i in kept])
-    limit = translator.config.decoding.max_length
+    limit = translator.config.decoding.max_length  # both sides cut: memory stays bounded
     _, ppl = corpus_loss(
         translator.model,
         [s[:limit] for s in src_ids],
-        tgt_ids,
+        [t[:limit] for t in tgt_ids],
         translator.config.training.batch_tokens,
         translator.device,
     )
