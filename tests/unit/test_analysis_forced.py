@@ -65,3 +65,22 @@ def test_attention_record_is_plain_json_data(translator):
     assert record["index"] == 7 and record["source"] == "ba be bi"
     assert len(record["attention"]) == len(record["target_tokens"])
     assert all(len(row) == len(record["source_tokens"]) for row in record["attention"])
+
+
+def test_reverse_run_must_translate_the_other_way():
+    from types import SimpleNamespace
+
+    from softalign.analysis.align import check_reverse
+    from softalign.config import from_dict
+    from softalign.errors import SoftalignError
+
+    def run(src, tgt):
+        config = from_dict(
+            {"data": {"corpus": "synthetic:reverse", "src_lang": src, "tgt_lang": tgt}}
+        )
+        return SimpleNamespace(config=config, checkpoint=f"runs/{src}-{tgt}")
+
+    check_reverse(run("en", "fr"), run("fr", "en"))
+    check_reverse(run("src", "tgt"), run("src", "tgt"))  # unnamed languages: not checked
+    with pytest.raises(SoftalignError, match="translates en->fr, expected fr->en"):
+        check_reverse(run("en", "fr"), run("en", "fr"))

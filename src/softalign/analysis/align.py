@@ -67,6 +67,18 @@ def align_pairs(
     return [combine(f, b) for f, b in zip(forward, backward, strict=True)]
 
 
+def check_reverse(forward: Translator, reverse: Translator) -> None:
+    """The reverse run must translate target -> source (when both runs name their languages)."""
+    fwd, rev = forward.config.data, reverse.config.data
+    if "src" in (fwd.src_lang, rev.src_lang) or "tgt" in (fwd.tgt_lang, rev.tgt_lang):
+        return  # default names: nothing to check
+    if (rev.src_lang, rev.tgt_lang) != (fwd.tgt_lang, fwd.src_lang):
+        raise SoftalignError(
+            f"{reverse.checkpoint}: the reverse run translates {rev.src_lang}->{rev.tgt_lang}, "
+            f"expected {fwd.tgt_lang}->{fwd.src_lang}"
+        )
+
+
 def align_files(
     run_dir: str | Path,
     src_path: str | Path,
@@ -84,6 +96,8 @@ def align_files(
     pairs = read_parallel(src_path, tgt_path)
     translator = Translator.load(run_dir, device=device)
     reverse = Translator.load(reverse_run, device=device) if reverse_run else None
+    if reverse is not None:
+        check_reverse(translator, reverse)
     links = align_pairs(
         translator,
         pairs.src,
