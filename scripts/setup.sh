@@ -14,6 +14,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   # torch first, pinned: an unpinned torch would pull several GB of CUDA packages
   .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${SOFTALIGN_EXTRAS:-dev}]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${SOFTALIGN_EXTRAS:-dev,serve,bible}]"
   echo "$want" > "$stamp"
 fi

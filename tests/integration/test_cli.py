@@ -10,16 +10,33 @@ from tests.helpers import TINY
 
 
 def softalign(*args, stdin=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "softalign", *map(str, args)], input=stdin,
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "softalign", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def test_train_resume_translate_evaluate(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
     run = tmp_path / "run"
-    done = softalign("train", config, "-o", run, "--max-steps", 30, "--checkpoint-every", 10,
-                     "--set", "training.valid_every=10", "--no-progress")
+    done = softalign(
+        "train",
+        config,
+        "-o",
+        run,
+        "--max-steps",
+        30,
+        "--checkpoint-every",
+        10,
+        "--set",
+        "training.valid_every=10",
+        "--no-progress",
+    )
     assert done.returncode == 0, done.stderr
     assert (run / "checkpoints" / "step-00000030").is_dir()
     saved = yaml.safe_load((run / "config.yaml").read_text())
@@ -62,8 +79,14 @@ def test_errors_are_one_line_with_exit_status_2(tmp_path):
 
     (tmp_path / "a").write_text("1\n2\n")
     (tmp_path / "b").write_text("1\n")
-    cfg = {"data": {"train_src": str(tmp_path / "a"), "train_tgt": str(tmp_path / "b"),
-                    "valid_src": str(tmp_path / "a"), "valid_tgt": str(tmp_path / "a")}}
+    cfg = {
+        "data": {
+            "train_src": str(tmp_path / "a"),
+            "train_tgt": str(tmp_path / "b"),
+            "valid_src": str(tmp_path / "a"),
+            "valid_tgt": str(tmp_path / "a"),
+        }
+    }
     config.write_text(yaml.safe_dump(cfg))
     done = softalign("train", config, "-o", tmp_path / "r2")
     assert done.returncode == 2 and "has 2 lines but" in done.stderr

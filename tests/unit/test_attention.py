@@ -58,15 +58,21 @@ def test_additive_attention_matches_v_tanh_ws_plus_uh():
     query = torch.randn(1, 3)
     keys = attention.project_keys(values)
     _, weights = attention(query, keys, values, pad_mask)
-    W, U, b, v = (attention.query_proj.weight, attention.key_proj.weight,
-                  attention.key_proj.bias, attention.energy.weight[0])
+    W, U, b, v = (
+        attention.query_proj.weight,
+        attention.key_proj.weight,
+        attention.key_proj.bias,
+        attention.energy.weight[0],
+    )
     with torch.no_grad():
         scores = [float(v @ torch.tanh(W @ query[0] + U @ values[0, j] + b)) for j in range(2)]
     expected = torch.softmax(torch.tensor(scores), dim=0)
     assert torch.allclose(weights[0, :2], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls", [AdditiveAttention, DotAttention, ScaledDotAttention, GeneralAttention])
+@pytest.mark.parametrize(
+    "cls", [AdditiveAttention, DotAttention, ScaledDotAttention, GeneralAttention]
+)
 def test_padding_gets_zero_attention_and_weights_sum_to_one(cls):
     torch.manual_seed(1)
     attention = cls(query_size=8, key_size=8, hidden_size=8)
@@ -74,7 +80,9 @@ def test_padding_gets_zero_attention_and_weights_sum_to_one(cls):
     lengths = torch.tensor([6, 3, 1, 5])
     pad_mask = torch.arange(6).unsqueeze(0) >= lengths.unsqueeze(1)  # True at padding
     values = values.masked_fill(pad_mask.unsqueeze(-1), 100.0)  # huge padding would dominate
-    context, weights = attention(torch.randn(4, 8), attention.project_keys(values), values, pad_mask)
+    context, weights = attention(
+        torch.randn(4, 8), attention.project_keys(values), values, pad_mask
+    )
     assert torch.allclose(weights.sum(-1), torch.ones(4), atol=1e-6)
     assert torch.all(weights[pad_mask] == 0)
     assert torch.all(weights >= 0)
@@ -84,5 +92,7 @@ def test_padding_gets_zero_attention_and_weights_sum_to_one(cls):
 def test_pad_mask_polarity_true_means_padding():
     values = torch.eye(3).unsqueeze(0)
     only_first = torch.tensor([[False, True, True]])
-    _, weights = DotAttention(query_size=3, key_size=3)(torch.ones(1, 3), values, values, only_first)
+    _, weights = DotAttention(query_size=3, key_size=3)(
+        torch.ones(1, 3), values, values, only_first
+    )
     assert torch.allclose(weights, torch.tensor([[1.0, 0.0, 0.0]]))

@@ -16,9 +16,15 @@ BASE = "data:\n  corpus: 'synthetic:copy'\n"
 
 
 def test_overrides_are_typed_and_applied(tmp_path):
-    cfg = load_config(write(tmp_path, BASE), ["training.lr=0.0005", "model.attention=dot",
-                                              "model.bidirectional=false",
-                                              "model.decoder_hidden=256"])
+    cfg = load_config(
+        write(tmp_path, BASE),
+        [
+            "training.lr=0.0005",
+            "model.attention=dot",
+            "model.bidirectional=false",
+            "model.decoder_hidden=256",
+        ],
+    )
     assert cfg.training.lr == 0.0005
     assert cfg.model.attention == "dot"
     assert cfg.model.bidirectional is False

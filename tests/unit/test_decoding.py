@@ -41,14 +41,26 @@ class _State:
 
 
 # greedy takes 4 (0.6) then must end badly; the best sequence starts with 5 (0.4)
-TRAP = {BOS_ID: {4: 0.6, 5: 0.4}, 4: {6: 0.3, 7: 0.3, EOS_ID: 0.4},
-        5: {EOS_ID: 1.0}, 6: {EOS_ID: 1.0}, 7: {EOS_ID: 1.0}}
+TRAP = {
+    BOS_ID: {4: 0.6, 5: 0.4},
+    4: {6: 0.3, 7: 0.3, EOS_ID: 0.4},
+    5: {EOS_ID: 1.0},
+    6: {EOS_ID: 1.0},
+    7: {EOS_ID: 1.0},
+}
 
 
 def run_beam(model, beam, nbest=1, alpha=0.0, max_len=10):
     src = torch.ones(1, 1, dtype=torch.long)
-    return beam_search(model, src, torch.tensor([1]), torch.tensor([max_len]), beam=beam,
-                       nbest=nbest, length_penalty=alpha)[0]
+    return beam_search(
+        model,
+        src,
+        torch.tensor([1]),
+        torch.tensor([max_len]),
+        beam=beam,
+        nbest=nbest,
+        length_penalty=alpha,
+    )[0]
 
 
 def test_beam_finds_the_better_sequence_greedy_misses():
@@ -98,9 +110,17 @@ def test_beam_search_state_never_needs_the_model():
 
 def _tiny_model(attention="additive", rnn_type="gru"):
     torch.manual_seed(0)
-    config = ModelConfig(embedding_size=16, encoder_hidden=8, encoder_layers=1,
-                         decoder_hidden=16, attention=attention, attention_size=8,
-                         output_size=16, dropout=0.0, rnn_type=rnn_type)
+    config = ModelConfig(
+        embedding_size=16,
+        encoder_hidden=8,
+        encoder_layers=1,
+        decoder_hidden=16,
+        attention=attention,
+        attention_size=8,
+        output_size=16,
+        dropout=0.0,
+        rnn_type=rnn_type,
+    )
     return build_model(config, 20, 20).eval()
 
 
@@ -131,7 +151,8 @@ def test_batched_beam_equals_one_sentence_at_a_time():
     together = beam_search(model, src, lengths, limits, beam=3, nbest=2)
     for i in range(4):
         n = int(lengths[i])
-        alone = beam_search(model, src[i : i + 1, :n], lengths[i : i + 1], limits[:1], beam=3,
-                            nbest=2)[0]
+        alone = beam_search(
+            model, src[i : i + 1, :n], lengths[i : i + 1], limits[:1], beam=3, nbest=2
+        )[0]
         assert [h.tokens for h in alone] == [h.tokens for h in together[i]]
         assert alone[0].attention.shape == (len(alone[0].tokens), n)

@@ -172,6 +172,7 @@ BAD_REQUESTS = [
     pytest.param(b'{"text": ["ba"], "attention": "yes"}', 422, "invalid_request", id="flag"),
     pytest.param(b'{"txt": ["ba"]}', 422, "invalid_request", id="misspelt-key"),
     pytest.param(b'{"text": []}', 422, "invalid_request", id="empty-list"),
+    pytest.param(b'{"text": ["ba \\ud800 ke"]}', 422, "invalid_request", id="lone-surrogate"),
     pytest.param(b'{"text": ["a", "b", "c", "d", "e"]}', 413, "too_many_sentences", id="many"),
     pytest.param(b'{"text": ["ba", "%s"]}' % (b"x" * 41), 413, "sentence_too_long", id="long"),
     pytest.param(b'{"text": ["ba"], "beam": 0}', 422, "beam_out_of_range", id="beam-zero"),
@@ -226,6 +227,22 @@ def test_too_many_queued_sentences_get_503(translator):
         assert response.json()["error"]["code"] == "overloaded"
         assert response.headers["Retry-After"] == "1"
         assert post(client, {"text": ["ba"] * 4}).status_code == 200
+
+
+def test_a_failure_in_the_model_is_a_json_500_and_the_server_goes_on(translator, monkeypatch):
+    def broken(texts, beam, nbest):
+        raise RuntimeError("model exploded")
+
+    with TestClient(create_app(translator), raise_server_exceptions=False) as client:
+        monkeypatch.setattr(translator, "translate", broken)
+        response = post(client, {"text": ["ba be"]})
+        assert response.status_code == 500
+        assert response.json()["error"] == {
+            "code": "internal_error",
+            "message": "the server failed: RuntimeError",
+        }
+        monkeypatch.undo()
+        assert post(client, {"text": ["ba be"]}).status_code == 200
 
 
 def test_limits_must_be_positive():

@@ -130,6 +130,20 @@ def test_a_failing_batch_reports_the_error_and_the_worker_lives_on(held):
     assert batcher.pending_sentences == 0
 
 
+def test_a_failing_request_does_not_fail_the_requests_batched_with_it(held):
+    fake, batcher, _ = held
+    good = batcher.submit(["good"], beam=2, nbest=1)
+    bad = batcher.submit(["boom"], beam=2, nbest=1)
+    also_good = batcher.submit(["fine"], beam=2, nbest=1)
+    fake.release.set()
+    assert texts_of(good) == ["GOOD"] and texts_of(also_good) == ["FINE"]
+    with pytest.raises(RuntimeError, match="model exploded"):
+        bad.result(TIMEOUT)
+    assert fake.calls[1][0] == ["good", "boom", "fine"]  # batched, failed, then one by one
+    assert [call[0] for call in fake.calls[2:]] == [["good"], ["boom"], ["fine"]]
+    assert batcher.pending_sentences == 0
+
+
 def test_a_cancelled_request_is_not_decoded(held):
     fake, batcher, _ = held
     gone = batcher.submit(["gone"], beam=2, nbest=1)

@@ -40,8 +40,13 @@ def test_validation_loss_falls_and_metrics_are_logged(tiny_run):
 
 
 def test_checkpoints_are_pruned_but_best_is_kept(tmp_path):
-    config = tiny_config(**{"training.checkpoint_every": 10, "training.valid_every": 10,
-                            "training.keep_checkpoints": 2})
+    config = tiny_config(
+        **{
+            "training.checkpoint_every": 10,
+            "training.valid_every": 10,
+            "training.keep_checkpoints": 2,
+        }
+    )
     train(config, tmp_path / "r", max_steps=50, progress=False)
     names = [p.name for p in ckpt.list_checkpoints(tmp_path / "r")]
     best = ckpt.best_checkpoint(tmp_path / "r").name
