@@ -12,6 +12,7 @@ from tests.helpers import tiny_config
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SOFTALIGN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "multi30k" / "train.en.gz").is_file():

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.helpers import tiny_config
 
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.train import checkpoint as ckpt
 from softalign.train.loop import resume, train
-from tests.helpers import tiny_config
 
 
 def weights(run_dir):
