@@ -101,6 +101,7 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     device = pick_device(config.training.device)
     if config.training.threads:
         torch.set_num_threads(config.training.threads)
+    torch.set_flush_denormal(True)  # denormal floats make CPU matrix multiplies crawl
     torch.manual_seed(config.training.seed)
     splits = load_splits(config.data, ("train", "valid"))
     if "valid" not in splits:
