@@ -138,29 +138,40 @@ class DynamicBatcher:
             if job.future.set_running_or_notify_cancel():  # False: the caller went away
                 groups.setdefault((job.beam, job.nbest), []).append(job)
             else:
-                self._finished(len(job.texts), batch=False)
+                self._answered(len(job.texts))
         for (beam, nbest), group in groups.items():
-            texts = [text for job in group for text in job.texts]
-            try:
-                outcome: list[Translation] | Exception = self.translator.translate(
-                    texts, beam=beam, nbest=nbest
-                )
-            except Exception as exc:  # answer the callers; the worker must stay alive
-                log.exception("decoding a batch of %d sentences failed", len(texts))
-                outcome = exc
-            self._finished(len(texts), batch=True)
-            start = 0
-            for job in group:
-                if isinstance(outcome, Exception):
-                    job.future.set_exception(outcome)
-                else:
-                    job.future.set_result(outcome[start : start + len(job.texts)])
-                start += len(job.texts)
+            outcome = self._translate([t for job in group for t in job.texts], beam, nbest)
+            if isinstance(outcome, Exception) and len(group) > 1:
+                # one bad request must not fail the ones batched with it: retry each alone
+                for job in group:
+                    self._answer([job], self._translate(job.texts, beam, nbest))
+            else:
+                self._answer(group, outcome)
 
-    def _finished(self, sentences: int, *, batch: bool) -> None:
+    def _translate(self, texts: list[str], beam: int, nbest: int) -> list[Translation] | Exception:
+        try:
+            outcome: list[Translation] | Exception = self.translator.translate(
+                texts, beam=beam, nbest=nbest
+            )
+        except Exception as exc:  # handed to the callers; the worker must stay alive
+            log.exception("decoding a batch of %d sentences failed", len(texts))
+            outcome = exc
+        with self._lock:
+            self.stats.batches += 1
+            self.stats.sentences += len(texts)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
+        return outcome
+
+    def _answer(self, group: list[Job], outcome: list[Translation] | Exception) -> None:
+        start = 0
+        for job in group:
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome[start : start + len(job.texts)])
+            start += len(job.texts)
+            self._answered(len(job.texts))
+
+    def _answered(self, sentences: int) -> None:
         with self._lock:
             self._pending -= sentences
-            if batch:
-                self.stats.batches += 1
-                self.stats.sentences += sentences
-                self.stats.largest_batch = max(self.stats.largest_batch, sentences)

@@ -8,15 +8,18 @@ Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (5
 413    ``body_too_large``        the body is over ``max_body_bytes``
 413    ``too_many_sentences``    more than ``max_sentences`` sentences in one request
 413    ``sentence_too_long``     a sentence over ``max_chars`` characters
-422    ``invalid_request``       wrong types, a missing or unknown key, an empty ``text`` list
+422    ``invalid_request``       wrong types, a missing or unknown key, an empty ``text`` list,
+                                 a string that is not valid Unicode
 422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
 422    ``nbest_out_of_range``    nbest outside [1, beam]
 503    ``overloaded``            more than ``max_pending`` sentences already waiting
+500    ``internal_error``        a bug: logged with its traceback; the server goes on
 =====  ========================  ==========================================================
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 from fastapi import FastAPI, Request
@@ -26,6 +29,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from softalign.serve.schemas import TranslateRequest
+
+log = logging.getLogger("softalign.serve")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,12 @@ def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> 
             f"text: at most {limits.max_sentences} sentences per request (got {len(request.text)})",
         )
     for index, sentence in enumerate(request.text):
+        if not _is_unicode(sentence):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"text[{index}]: not valid Unicode (a lone surrogate such as \\ud800)",
+            )
         if len(sentence) > limits.max_chars:
             raise ApiError(
                 413,
@@ -86,6 +97,15 @@ def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> 
             "nbest_out_of_range",
             f"nbest: must be in [1, beam={beam}] (got {request.nbest})",
         )
+
+
+def _is_unicode(text: str) -> bool:
+    """False for strings with lone surrogates (valid in JSON escapes, not in UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _where(loc: tuple) -> str:
@@ -124,10 +144,16 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", f"the server failed: {type(exc).__name__}")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
 
 
 class BodySizeLimit:
