@@ -9,8 +9,10 @@ different line counts.
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +33,19 @@ class ParallelText:
 def iter_lines(path: str | Path) -> Iterator[str]:
     """Yield the lines of a UTF-8 text file (``.gz`` read transparently), without newlines.
 
-    Raises DataError naming the file and line for anything that is not clean text.
+    ``"-"`` reads standard input, with the same checks. Raises DataError naming the file and
+    line for anything that is not clean text.
     """
-    path = Path(path)
-    if not path.exists():
+    stdin = str(path) == "-"
+    path = Path("<stdin>" if stdin else path)
+    if not stdin and not path.exists():
         raise DataError(f"{path}: file not found")
-    if path.is_dir():
+    if not stdin and path.is_dir():
         raise DataError(f"{path}: is a directory, expected a text file")
     opener = gzip.open if path.suffix == ".gz" else open
     line_no = 0
     try:
-        with opener(path, "rb") as handle:
+        with nullcontext(sys.stdin.buffer) if stdin else opener(path, "rb") as handle:
             for line_no, raw in enumerate(handle, start=1):  # noqa: B007
                 if b"\x00" in raw:
                     raise DataError(f"{path}:{line_no}: contains a NUL byte (binary file?)")
