@@ -271,9 +271,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from softalign.translator import Translator
 
     translator = Translator.load(args.run_dir, device=args.device)
-    lines = (
-        (line.rstrip("\n") for line in sys.stdin) if args.input == "-" else iter_lines(args.input)
-    )
+    lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
     out = _open_output(args.output)
     attention_out = _open_for_writing(args.attention) if args.attention else None
     try:
