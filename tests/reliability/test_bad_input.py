@@ -16,13 +16,14 @@ import re
 import resource
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from safetensors.torch import load_file, save_file
 from tests.helpers import TINY, tiny_config
-from tests.reliability.clicheck import error_line, fails_cleanly, run_cli, softalign
+from tests.reliability.clicheck import REPO, error_line, fails_cleanly, run_cli, softalign
 
 from softalign.data.synthetic import generate
 from softalign.train import checkpoint as ckpt
@@ -388,11 +389,16 @@ def test_control_characters_and_any_unicode_give_one_line_per_line(tiny_run, tmp
     assert "Traceback" not in err
 
 
-def test_undecodable_stdin_bytes_are_replaced_not_fatal(tiny_run):
-    process = softalign("translate", tiny_run, "--beam", "1", stdin=-1)
-    out, err = process.communicate(b"ba de\n\xff\xfe ko \xc3\x28\nlu\n".decode("latin-1"), 120)
-    assert process.returncode == 0, err
-    assert len(out.splitlines()) == 3 and "Traceback" not in err
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_invalid_utf8_on_stdin_is_a_one_line_error_naming_the_line(errors, tiny_run):
+    """Whatever error handler the locale gives sys.stdin, the bytes are checked as in a file."""
+    process = softalign(
+        "translate", tiny_run, stdin=subprocess.PIPE, text=False,
+        env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONIOENCODING=f"utf-8:{errors}"),
+    )  # fmt: skip
+    out, err = process.communicate(b"ba de\nko \xff\xfe lu\n", timeout=120)
+    assert process.returncode == 2 and out == b""
+    assert err.decode() == "softalign: error: <stdin>:2: invalid UTF-8 at byte 3 of the line\n"
 
 
 def test_invalid_utf8_input_file_is_a_one_line_error_naming_the_line(tiny_run, tmp_path):
