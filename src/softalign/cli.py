@@ -33,6 +33,19 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _add_preprocess(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preprocess", help="tokenize training data once into memory-mapped arrays (binarize)"
+    )
+    p.add_argument("config", help="run config (YAML) naming the data and vocabulary")
+    p.add_argument("-o", "--output", required=True, help="folder to write (DATA_DIR)")
+    p.add_argument("--data-dir", help="folder the config's data paths are relative to")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.set_defaults(func=cmd_preprocess)
+
+
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate text with a trained run")
     p.add_argument("run_dir")
@@ -204,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (
         _add_train,
+        _add_preprocess,
         _add_translate,
         _add_evaluate,
         _add_demo,
@@ -252,6 +266,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     return 3 if "non-finite" in state.stopped else 0
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from softalign.config import load_config
+    from softalign.data.binarized import preprocess
+
+    overrides = list(args.set) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
+    counts = preprocess(load_config(args.config, overrides), Path(args.output))
+    print(", ".join(f"{key}: {value}" for key, value in counts.items()))
+    print(f"wrote {args.output}; train from it with data.binarized: {args.output}")
+    return 0
 
 
 def _open_output(path: str):

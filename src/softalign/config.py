@@ -51,6 +51,7 @@ class DataConfig:
     test_tgt: str = ""
     max_length: int = 100  # subword tokens per side; longer training pairs are dropped
     valid_size: int = 0  # 0 = all validation pairs; else the first N (faster validation)
+    binarized: str = ""  # DIR from `softalign preprocess`: train from its memory-mapped ids
     vocab: VocabConfig = field(default_factory=VocabConfig)
 
 
@@ -82,7 +83,9 @@ class TrainingConfig:
     min_lr: float = 1e-5
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
-    batch_tokens: int = 2000
+    batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
+    accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 is CUDA-only, loss-scaled)
     max_steps: int = 100000
     max_minutes: float = 0.0  # wall-clock budget; 0 = none
     max_epochs: int = 0  # 0 = none
@@ -242,7 +245,7 @@ def validate(config: RunConfig) -> None:
     _require(0 < d.vocab.character_coverage <= 1, "data.vocab.character_coverage", "in (0, 1]")
     _require(d.max_length >= 1, "data.max_length", "must be positive")
     _require(d.valid_size >= 0, "data.valid_size", "must be >= 0")
-    if not d.corpus:
+    if not d.corpus and not d.binarized:
         _require(bool(d.train_src), "data.train_src", "needed when data.corpus is empty")
         _require(bool(d.train_tgt), "data.train_tgt", "needed when data.corpus is empty")
         _require(bool(d.valid_src), "data.valid_src", "needed when data.corpus is empty")
@@ -281,6 +284,10 @@ def validate(config: RunConfig) -> None:
     _require(t.clip_norm >= 0, "training.clip_norm", "must be >= 0 (0 = no clipping)")
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
+    _require(t.accumulate >= 1, "training.accumulate", "must be at least 1")
+    _require(
+        t.precision in ("fp32", "bf16", "fp16"), "training.precision", "must be fp32, bf16 or fp16"
+    )
     _require(t.max_steps >= 1, "training.max_steps", "must be positive")
     _require(t.max_minutes >= 0, "training.max_minutes", "must be >= 0")
     _require(t.max_epochs >= 0, "training.max_epochs", "must be >= 0")

@@ -4,6 +4,10 @@ A run directory is self-describing: ``config.yaml`` (resolved), the SentencePiec
 ``checkpoints/step-*`` (safetensors + JSON), ``best.json``, ``metrics.jsonl`` and
 ``train.log``. Resuming restores weights, optimizer, schedule, RNG and the data position, so
 N steps + resume + N steps gives the same weights as 2N steps straight (on CPU).
+
+Under torchrun the same loop runs in every process (see ``train/distributed.py``): each rank
+trains on its share of every batch, rank 0 validates, logs and writes checkpoints.
+Mixed precision is ``train/precision.py``; the data, raw or binarized, ``train/inputs.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -21,17 +26,19 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from softalign.config import RunConfig, load_config, save_config
+from softalign.config import RunConfig, load_config
 from softalign.data.batching import collate, token_batches
-from softalign.data.dataset import EncodedSplit, encode_split, load_vocabs, train_vocabs
-from softalign.data.sources import load_splits
+from softalign.data.binarized import sequence_lengths
+from softalign.data.dataset import EncodedSplit
 from softalign.decoding.search import decode_ids
-from softalign.device import pick_device
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.evaluate import score_corpus
 from softalign.model.seq2seq import Seq2Seq, build_model
 from softalign.train import checkpoint as ckpt
-from softalign.train.loss import batch_loss, corpus_loss
+from softalign.train import distributed
+from softalign.train.distributed import Ranks
+from softalign.train.inputs import load_data
+from softalign.train.loss import corpus_loss
 from softalign.train.optim import (
     PlateauSchedule,
     build_optimizer,
@@ -39,6 +46,7 @@ from softalign.train.optim import (
     optimizer_to_flat,
     set_lr,
 )
+from softalign.train.precision import Precision
 
 log = logging.getLogger("softalign")
 
@@ -71,19 +79,26 @@ class Session:
     valid: EncodedSplit
     tgt_vocab: Any
     device: torch.device
+    ranks: Ranks  # this process among the training processes (rank 0 of 1 without torchrun)
+    objective: torch.nn.Module  # model + loss, DDP-wrapped with several ranks
+    precision: Precision
     state: TrainState = field(default_factory=TrainState)
-    epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # cached (epoch, batches)
+    epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # cached (epoch, global batches)
+    saved_step: int = -1  # step of the last checkpoint written or restored
 
 
-def setup_logging(run_dir: Path) -> None:
-    log.setLevel(logging.INFO)
+def setup_logging(run_dir: Path, ranks: Ranks) -> None:
+    """Rank 0 logs to ``train.log`` and stderr; other ranks print their warnings only."""
+    log.setLevel(logging.INFO if ranks.is_main else logging.WARNING)
     for handler in list(log.handlers):
         if getattr(handler, "_softalign", False):
             log.removeHandler(handler)
-    file_handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-    stream = logging.StreamHandler()
-    for handler in (file_handler, stream):
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if ranks.is_main:
+        handlers.append(logging.FileHandler(run_dir / "train.log", encoding="utf-8"))
+    prefix = f"[rank {ranks.rank}] " if ranks.active else ""
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {prefix}%(message)s", "%H:%M:%S"))
         handler._softalign = True  # type: ignore[attr-defined]
         log.addHandler(handler)
     log.propagate = False
@@ -91,37 +106,27 @@ def setup_logging(run_dir: Path) -> None:
 
 def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     """Read data, build or load vocabularies, model and optimizer (and the checkpoint)."""
+    cfg = config.training
+    ranks, device = distributed.start(cfg.device)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        setup_logging(run_dir)
+        setup_logging(run_dir, ranks)
     except OSError as exc:
         raise SoftalignError(
             f"{run_dir}: cannot write the run directory ({exc.strerror})"
         ) from None
-    device = pick_device(config.training.device)
-    if config.training.threads:
-        torch.set_num_threads(config.training.threads)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal floats make CPU matrix multiplies crawl
-    torch.manual_seed(config.training.seed)
-    splits = load_splits(config.data, ("train", "valid"))
-    if "valid" not in splits:
-        raise SoftalignError("config: no validation data (data.valid_src/valid_tgt or corpus)")
-    if resume:
-        src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
-    else:
-        src_vocab, tgt_vocab = train_vocabs(config.data, splits["train"], run_dir)
-        save_config(config, run_dir / "config.yaml")
-    train = encode_split("train", splits["train"], src_vocab, tgt_vocab, config.data.max_length)
-    # validation decodes at most decoding.max_length words: longer pairs only cost memory
-    valid = encode_split("valid", splits["valid"], src_vocab, tgt_vocab, config.decoding.max_length)
-    if config.data.valid_size:
-        n = config.data.valid_size
-        valid = EncodedSplit(
-            valid.src[:n], valid.tgt[:n], type(valid.text)(valid.text.src[:n], valid.text.tgt[:n])
-        )
+    precision = Precision(cfg.precision, device)
+    torch.manual_seed(cfg.seed)
+    train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
     model = build_model(config.model, len(src_vocab), len(tgt_vocab)).to(device)
+    if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
+        torch.manual_seed(cfg.seed + 7919 * ranks.rank)
     log.info(
-        "model: %.2fM parameters; vocab %d/%d; %d training pairs, %d validation pairs; %s",
+        "model: %.2fM parameters; vocab %d/%d; %d training pairs, %d validation pairs; %s"
+        + (f"; {ranks.world_size} processes" if ranks.active else ""),
         sum(p.numel() for p in model.parameters()) / 1e6,
         len(src_vocab),
         len(tgt_vocab),
@@ -139,6 +144,9 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
         valid,
         tgt_vocab,
         device,
+        ranks,
+        distributed.wrap(model, cfg.label_smoothing, ranks, device),
+        precision,
     )
     if resume:
         restore(session)
@@ -148,21 +156,27 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
 # ------------------------------------------------------------------------- checkpoints
 
 
-def save(session: Session) -> Path:
+def save(session: Session) -> Path | None:
+    """Write a checkpoint (rank 0; every rank must call it). Returns its path on rank 0."""
+    rng = distributed.rng_states(session.ranks)  # every rank's, gathered on all
+    session.saved_step = session.state.step
+    if not session.ranks.is_main:
+        distributed.barrier(session.ranks)
+        return None
     optim_tensors, groups = optimizer_to_flat(session.optimizer)
-    optim_tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        optim_tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    optim_tensors.update(rng)
     state = {
         "train": dataclasses.asdict(session.state),
         "schedule": session.schedule.state_dict(),
         "param_groups": groups,
         "model_config": dataclasses.asdict(session.config.model),
+        "precision": session.precision.state_dict(),
     }
     path = ckpt.save_checkpoint(
         session.run_dir, session.state.step, session.model.state_dict(), optim_tensors, state
     )
     ckpt.prune(session.run_dir, session.config.training.keep_checkpoints)
+    distributed.barrier(session.ranks)
     return path
 
 
@@ -177,13 +191,13 @@ def restore(session: Session) -> None:
         optimizer_from_flat(session.optimizer, extra, state["param_groups"])
         session.schedule.load_state_dict(state["schedule"])
         session.state = TrainState(**state["train"])
-        torch.set_rng_state(extra["rng.torch"])
+        session.precision.load_state_dict(state.get("precision", {}))
+        distributed.restore_rng(extra, session.ranks, session.config.training.seed)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise CheckpointError(f"{path}: incompatible checkpoint state ({reason})") from None
     session.state.stopped = ""
-    if "rng.cuda" in extra and torch.cuda.is_available():
-        torch.cuda.set_rng_state(extra["rng.cuda"])
+    session.saved_step = session.state.step
     log.info("resumed from %s (step %d)", path, session.state.step)
 
 
@@ -218,7 +232,8 @@ def after_validation(session: Session, metrics: dict[str, float]) -> None:
     if state.best_metric is None or value > state.best_metric:
         state.best_metric, state.bad_validations = value, 0
         path = save(session)
-        ckpt.mark_best(session.run_dir, path, {"step": state.step, **metrics})
+        if path is not None:  # rank 0
+            ckpt.mark_best(session.run_dir, path, {"step": state.step, **metrics})
     else:
         state.bad_validations += 1
         if cfg.early_stopping_patience and state.bad_validations >= cfg.early_stopping_patience:
@@ -251,8 +266,11 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def write_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    path = run_dir / "metrics.jsonl"
+def write_metrics(session: Session, record: dict[str, Any]) -> None:
+    """Append one record to ``metrics.jsonl`` (rank 0 only)."""
+    if not session.ranks.is_main:
+        return
+    path = session.run_dir / "metrics.jsonl"
     try:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -260,37 +278,63 @@ def write_metrics(run_dir: Path, record: dict[str, Any]) -> None:
         raise SoftalignError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def accumulate_gradients(session: Session, indices: list[int], tokens: int) -> torch.Tensor:
+    """Forward and backward over this rank's micro-batches of a global batch.
+
+    Each micro-batch's summed loss is divided by ``tokens``, the global batch's target-token
+    count (times the world size, which DDP's gradient mean divides out again). Returns this
+    rank's summed loss (a 0-dim tensor, not divided).
+    """
+    train, ranks = session.train, session.ranks
+    parts = distributed.my_micro_batches(indices, ranks, session.config.training.accumulate)
+    loss_sum = torch.zeros((), device=session.device)
+    for k, part in enumerate(parts):
+        weight = 1.0 if part else 0.0  # an empty share still joins DDP's all-reduce
+        batch = collate(part or indices[:1], train.src, train.tgt).to(session.device)
+        with distributed.gradient_sync(session.objective, last=k == len(parts) - 1):
+            with session.precision.autocast():
+                loss, _ = session.objective(batch)
+            session.precision.backward(loss / tokens * (weight * ranks.world_size))
+        loss_sum = loss_sum + weight * loss.detach()
+    return loss_sum
+
+
 def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None:
-    """One optimizer step; None when the loss or its gradient was not finite (skipped)."""
+    """One optimizer step on one global batch; None when the loss or its gradient was not
+    finite (skipped). Returns (mean token loss, target tokens) over the global batch."""
     cfg = session.config.training
-    batch = collate(indices, session.train.src, session.train.tgt).to(session.device)
-    loss_sum, tokens = batch_loss(session.model, batch, cfg.label_smoothing)
-    loss = loss_sum / tokens
     session.optimizer.zero_grad(set_to_none=True)
-    if not torch.isfinite(loss):
-        return None
-    loss.backward()
+    tokens = distributed.target_tokens(indices, session.train.tgt)
+    local_loss = accumulate_gradients(session, indices, tokens)
+    loss = distributed.sum_over_ranks(local_loss, session.ranks) / tokens
+    session.precision.unscale(session.optimizer)
     max_norm = cfg.clip_norm if cfg.clip_norm > 0 else float("inf")  # inf: measure, no clip
     norm = torch.nn.utils.clip_grad_norm_(session.model.parameters(), max_norm)
-    if not torch.isfinite(norm):  # a finite loss can still have an inf/NaN gradient
+    # a finite loss can still have an inf/NaN gradient (the same verdict on every rank)
+    if not (math.isfinite(loss) and torch.isfinite(norm)):
         session.optimizer.zero_grad(set_to_none=True)
+        session.precision.skip()
         return None
     set_lr(session.optimizer, session.schedule.lr(session.state.step + 1))
-    session.optimizer.step()
-    return float(loss.detach()), tokens
+    session.precision.step(session.optimizer)
+    return loss, tokens
 
 
 def next_batch(session: Session) -> list[int]:
-    """The next batch of the deterministic epoch order, advancing the data position."""
+    """The next global batch of the deterministic epoch order, advancing the data position.
+
+    A global batch holds ``batch_tokens`` per micro-batch, times the micro-batches of all
+    processes (``world_size * accumulate``); every rank builds the same ones.
+    """
     state, cfg = session.state, session.config.training
     while True:
         if session.epoch_batches[0] != state.epoch:
             session.epoch_batches = (
                 state.epoch,
                 token_batches(
-                    [len(s) for s in session.train.src],
-                    [len(t) for t in session.train.tgt],
-                    cfg.batch_tokens,
+                    sequence_lengths(session.train.src),
+                    sequence_lengths(session.train.tgt),
+                    cfg.batch_tokens * cfg.accumulate * session.ranks.world_size,
                     seed=cfg.seed,
                     epoch=state.epoch,
                 ),
@@ -331,7 +375,7 @@ def run(
         total=max_steps,
         initial=state.step,
         unit="step",
-        disable=not progress,
+        disable=not progress or not session.ranks.is_main,
         dynamic_ncols=True,
         smoothing=0.05,
     )
@@ -339,7 +383,9 @@ def run(
         while not (reason := stop_reason(session, max_steps)):
             started = time.perf_counter()
             result = train_step(session, next_batch(session))
-            if result is None:
+            if result is None and session.precision.overflow_is_expected():
+                log.info("step %d: fp16 gradient overflow, loss scale lowered", state.step + 1)
+            elif result is None:
                 state.nonfinite_in_row += 1
                 state.nonfinite_total += 1
                 log.warning(
@@ -362,6 +408,9 @@ def run(
                 window_steps += 1
                 bar.update(1)
             state.elapsed_seconds += time.perf_counter() - started
+            state.elapsed_seconds, stop_requested = distributed.agree_on_progress(
+                state.elapsed_seconds, bool(stop.requested), session.ranks, session.device
+            )
             if window_steps and (state.step % cfg.log_every == 0):
                 seconds = time.perf_counter() - window_start
                 record = {
@@ -372,7 +421,7 @@ def run(
                     "epoch": state.epoch,
                     "elapsed_s": round(state.elapsed_seconds, 1),
                 }
-                write_metrics(session.run_dir, record)
+                write_metrics(session, record)
                 postfix = {
                     "loss": f"{record['train_loss']:.3f}",
                     "tok/s": f"{record['tokens_per_s']:.0f}",
@@ -384,15 +433,19 @@ def run(
                 bar.set_postfix(postfix)
                 window_tokens, window_loss, window_steps = 0, 0.0, 0
                 window_start = time.perf_counter()
-            if stop.requested:
-                state.stopped = f"interrupted by {stop.requested}"
+            if stop_requested:
+                state.stopped = f"interrupted by {stop.requested or 'a signal to another rank'}"
                 break
             if result is not None and state.step % cfg.valid_every == 0:
                 started = time.perf_counter()
-                metrics = validate(session)
-                state.elapsed_seconds += time.perf_counter() - started
+                metrics = validate(session) if session.ranks.is_main else None
+                # rank 0's metrics and time, so that every rank decides alike from here on
+                metrics, seconds = distributed.from_main(
+                    (metrics, time.perf_counter() - started), session.ranks
+                )
+                state.elapsed_seconds += seconds
                 write_metrics(
-                    session.run_dir,
+                    session,
                     {"step": state.step, **metrics, "elapsed_s": round(state.elapsed_seconds, 1)},
                 )
                 log.info(
@@ -404,8 +457,7 @@ def run(
                 save(session)
         bar.close()
         state.stopped = state.stopped or reason
-        latest = ckpt.latest_checkpoint(session.run_dir)
-        if latest is None or latest.name != f"step-{state.step:08d}":
+        if session.saved_step != state.step:
             save(session)
         log.info("stopped at step %d: %s", state.step, state.stopped)
     return state
@@ -422,7 +474,10 @@ def train(
     """Start a new run in ``run_dir`` (which must not hold checkpoints yet)."""
     if ckpt.list_checkpoints(run_dir):
         raise SoftalignError(f"{run_dir}: already holds a run; use --resume to continue it")
-    return run(prepare(config, run_dir, resume=False), max_steps, checkpoint_every, progress)
+    try:
+        return run(prepare(config, run_dir, resume=False), max_steps, checkpoint_every, progress)
+    finally:
+        distributed.stop()
 
 
 def resume(
@@ -437,4 +492,7 @@ def resume(
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
     config = load_config(run_dir / "config.yaml", overrides)
-    return run(prepare(config, run_dir, resume=True), max_steps, checkpoint_every, progress)
+    try:
+        return run(prepare(config, run_dir, resume=True), max_steps, checkpoint_every, progress)
+    finally:
+        distributed.stop()
