@@ -90,7 +90,7 @@ def request(port: int, path: str, body: bytes | None = None, timeout: float = 30
 def start_server(run: Path, *options: str) -> tuple[object, int]:
     port = free_port()
     process = softalign("serve", run, "--port", str(port), *options)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # generous: a busy machine
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-2000:]
         try:
@@ -109,7 +109,7 @@ def server(tiny_run):
     )
     yield port
     process.terminate()
-    process.communicate(timeout=30)
+    process.communicate(timeout=120)
 
 
 def test_server_listens_on_loopback_only_by_default(server):
@@ -128,8 +128,8 @@ def test_a_stalled_client_does_not_stall_other_requests(server):
     try:  # headers promising a body that never comes
         stalled.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{")
         started = time.monotonic()
-        status, _ = request(server, "/translate", b'{"text": ["ba de"]}', timeout=20)
-        assert status == 200 and time.monotonic() - started < 20
+        status, _ = request(server, "/translate", b'{"text": ["ba de"]}', timeout=120)
+        assert status == 200 and time.monotonic() - started < 120  # not until the stall ends
     finally:
         stalled.close()
 
@@ -138,5 +138,5 @@ def test_a_stalled_client_does_not_stall_other_requests(server):
 def test_serving_beyond_loopback_warns(tiny_run):
     process, port = start_server(tiny_run, "--host", "0.0.0.0")
     process.terminate()
-    _, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=120)
     assert "reachable from other machines, with no authentication" in err
