@@ -22,6 +22,7 @@ validation metrics, so the learning-rate schedule and early stopping agree every
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -77,7 +78,9 @@ def start(device_name: str) -> tuple[Ranks, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # the other ranks wait while rank 0 validates: allow a long validation
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=60))
     return ranks, device
 
 
@@ -128,13 +131,14 @@ class Objective(nn.Module):
         return batch_loss(self.model, batch, self.label_smoothing)
 
 
-def wrap(model: Seq2Seq, label_smoothing: float, ranks: Ranks, device: torch.device) -> nn.Module:
-    """The loss module the training step calls; DDP-wrapped when there are several ranks."""
+def wrap(model: Seq2Seq, label_smoothing: float, ranks: Ranks) -> nn.Module:
+    """The loss module the training step calls; DDP-wrapped when there are several ranks.
+
+    No ``device_ids``: the loop moves each batch itself (DDP would otherwise also move the
+    source lengths, which packed sequences need on the CPU).
+    """
     objective = Objective(model, label_smoothing)
-    if not ranks.active:
-        return objective
-    device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(objective, device_ids=device_ids)
+    return DistributedDataParallel(objective) if ranks.active else objective
 
 
 def gradient_sync(objective: nn.Module, last: bool) -> contextlib.AbstractContextManager:
