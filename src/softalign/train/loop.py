@@ -145,7 +145,7 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
         tgt_vocab,
         device,
         ranks,
-        distributed.wrap(model, cfg.label_smoothing, ranks, device),
+        distributed.wrap(model, cfg.label_smoothing, ranks),
         precision,
     )
     if resume:
@@ -221,6 +221,23 @@ def validate(session: Session) -> dict[str, float]:
         hyps = session.tgt_vocab.decode([h[0].tokens if h else [] for h in found])
         metrics["valid_bleu"] = score_corpus(hyps, valid.text.tgt).bleu
     return metrics
+
+
+def validation_round(session: Session) -> None:
+    """Validate on rank 0, record the metrics, and let every rank act on them."""
+    state = session.state
+    started = time.perf_counter()
+    metrics = validate(session) if session.ranks.is_main else None
+    # rank 0's metrics and time, so that every rank decides alike from here on
+    metrics, seconds = distributed.from_main(
+        (metrics, time.perf_counter() - started), session.ranks
+    )
+    state.elapsed_seconds += seconds
+    write_metrics(
+        session, {"step": state.step, **metrics, "elapsed_s": round(state.elapsed_seconds, 1)}
+    )
+    log.info("step %d: %s", state.step, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    after_validation(session, metrics)
 
 
 def after_validation(session: Session, metrics: dict[str, float]) -> None:
@@ -437,21 +454,7 @@ def run(
                 state.stopped = f"interrupted by {stop.requested or 'a signal to another rank'}"
                 break
             if result is not None and state.step % cfg.valid_every == 0:
-                started = time.perf_counter()
-                metrics = validate(session) if session.ranks.is_main else None
-                # rank 0's metrics and time, so that every rank decides alike from here on
-                metrics, seconds = distributed.from_main(
-                    (metrics, time.perf_counter() - started), session.ranks
-                )
-                state.elapsed_seconds += seconds
-                write_metrics(
-                    session,
-                    {"step": state.step, **metrics, "elapsed_s": round(state.elapsed_seconds, 1)},
-                )
-                log.info(
-                    "step %d: %s", state.step, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-                )
-                after_validation(session, metrics)
+                validation_round(session)
                 window_start = time.perf_counter()
             if result is not None and state.step % checkpoint_every == 0:
                 save(session)
