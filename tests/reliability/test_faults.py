@@ -22,7 +22,7 @@ from tests.reliability.clicheck import error_line, run_cli, softalign
 
 from softalign.config import save_config
 from softalign.train import checkpoint as ckpt
-from softalign.train import loop
+from softalign.train import distributed, loop
 from softalign.train.loop import resume, train
 
 STEPS = 40
@@ -178,7 +178,7 @@ def test_stop_signal_writes_a_final_checkpoint_and_exits_cleanly(sig, tmp_path):
 
 def nan_loss_on(calls: set[int] | None, after: int | None = None):
     """A ``batch_loss`` whose loss is NaN on the given calls (or every call after ``after``)."""
-    original, count = loop.batch_loss, 0
+    original, count = distributed.batch_loss, 0
 
     def batch_loss(model, batch, label_smoothing=0.0):
         nonlocal count
@@ -196,7 +196,7 @@ def all_finite(weights: dict[str, torch.Tensor]) -> bool:
 
 
 def test_isolated_nonfinite_losses_are_skipped_and_counted(monkeypatch, tmp_path):
-    monkeypatch.setattr(loop, "batch_loss", nan_loss_on({3, 4, 9}))
+    monkeypatch.setattr(distributed, "batch_loss", nan_loss_on({3, 4, 9}))
     state = train(tiny_config(**{"training.max_steps": 20}), tmp_path / "run", progress=False)
     assert state.step == 20 and state.nonfinite_total == 3 and state.nonfinite_in_row == 0
     assert state.stopped == "reached 20 steps"
@@ -204,7 +204,7 @@ def test_isolated_nonfinite_losses_are_skipped_and_counted(monkeypatch, tmp_path
 
 
 def test_nonfinite_losses_in_a_row_stop_training_with_a_clear_message(monkeypatch, tmp_path):
-    monkeypatch.setattr(loop, "batch_loss", nan_loss_on(None, after=12))
+    monkeypatch.setattr(distributed, "batch_loss", nan_loss_on(None, after=12))
     config = tiny_config(**{"training.max_nonfinite_steps": 3, "training.checkpoint_every": 5})
     path = tmp_path / "nan.yaml"
     save_config(config, path)
@@ -220,7 +220,7 @@ def nan_gradient_after(after: int):
 
     ``0 * sqrt(u)`` at ``u = 0`` has the value 0 and the gradient ``0 * inf = nan``.
     """
-    original, count = loop.batch_loss, 0
+    original, count = distributed.batch_loss, 0
 
     def batch_loss(model, batch, label_smoothing=0.0):
         nonlocal count
@@ -235,7 +235,7 @@ def nan_gradient_after(after: int):
 
 
 def test_nonfinite_gradient_is_skipped_like_a_nonfinite_loss(monkeypatch, tmp_path):
-    monkeypatch.setattr(loop, "batch_loss", nan_gradient_after(6))
+    monkeypatch.setattr(distributed, "batch_loss", nan_gradient_after(6))
     config = tiny_config(**{"training.max_nonfinite_steps": 2, "training.max_steps": 20})
     state = train(config, tmp_path / "run", progress=False)
     assert state.step == 6 and "non-finite" in state.stopped
