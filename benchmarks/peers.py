@@ -1,0 +1,247 @@
+"""softalign vs Joey NMT 2.3.0 vs OpenNMT-py 3.5.1: the same model, the same data, one run.
+
+    python benchmarks/peers.py [--quick] [--workdir DIR] [--budget-minutes 15] [--phases ...]
+
+The model in all three: embeddings 256, 2-layer bidirectional GRU encoder (256 per
+direction), 1-layer GRU decoder 512 with additive attention, input feeding and a bridge,
+dropout 0.2, Adam 1e-3, token batches of 2000, gradient-norm clip 1.0.
+
+Input: Multi30k En-De. One joint 8k unigram SentencePiece model, trained by softalign's own
+code on the training text, segments the text for everyone: softalign trains it itself from
+the same raw text (the harness checks it gets the same pieces and scores), Joey NMT
+tokenizes the raw text with it, OpenNMT-py reads the split copies. Each system keeps its own
+notion of batch size in tokens (2000) and its own vocabulary table over those subwords (the
+peers keep the types seen in training, about 5.5k on the target side; softalign keeps all
+8k), which is why the MFU column counts each model's own generator size.
+
+Phases (systems alternate within each, the order rotating between rounds):
+
+1. ``train``: ``--warmup`` + ``--steps`` steps per system and round, every step logged;
+   the median target tokens/s of the steps after warm-up, and its MFU: training matrix
+   FLOPs per target token (``peers_flops.py``) × tokens/s ÷ the fp32 ``torch.matmul`` peak
+   measured in this run.
+2. ``budget``: each system trains for ``--budget-minutes`` of wall clock (from process
+   start: start-up and vocabulary building count), then is stopped by a signal.
+3. ``decode``: each budget model translates ``test_2016_flickr`` (1,000 sentences) greedy
+   and with beam 5, 2000 source tokens per batch, in a fresh process: sentences/s over the
+   whole process (start-up included) and over the tool's own search timing, peak RSS, and
+   cased sacreBLEU / chrF of the beam-5 output (the time-to-quality column).
+
+Everything is written under ``--workdir`` (default ``~/.cache/softalign-bench``); the venvs
+and data are reused by later runs, the runs of phase 1-3 are redone every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers_flops import ModelShape, matmul_peak_flops, train_flops_per_target_token  # noqa: E402
+from peers_setup import install_peer, log, prepare_data  # noqa: E402
+from peers_systems import Joey, OpenNMT, Softalign, System, median  # noqa: E402
+
+from softalign.evaluate import score_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MULTI30K = Path(os.environ.get("SOFTALIGN_SHARED_DATA", REPO.parent / "shared" / "data"))
+MULTI30K = MULTI30K / "multi30k"
+TEST = "test_2016_flickr"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="check the harness in a few minutes")
+    p.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "softalign-bench")
+    p.add_argument("--phases", default="train,budget,decode", help="comma-separated subset")
+    p.add_argument("--warmup", type=int, default=20, help="training steps not measured")
+    p.add_argument("--steps", type=int, default=60, help="measured training steps")
+    p.add_argument("--rounds", type=int, default=1, help="throughput runs per system")
+    p.add_argument("--budget-minutes", type=float, default=15.0)
+    p.add_argument("--decode-sentences", type=int, default=0, help="0 = the whole test set")
+    p.add_argument("--systems", default="softalign,joey,onmt")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.warmup, args.steps, args.rounds = 3, 5, 1
+        args.budget_minutes, args.decode_sentences = 1.0, 100
+    return args
+
+
+def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
+    systems: list[System] = []
+    for name in args.systems.split(","):
+        if name == "softalign":
+            systems.append(Softalign(data, Path(sys.executable)))
+        elif name == "joey":
+            systems.append(Joey(data, install_peer(args.workdir, "joey")))
+        elif name == "onmt":
+            onmt = OpenNMT(data, install_peer(args.workdir, "onmt"))
+            onmt.build_vocab(args.workdir)
+            systems.append(onmt)
+        else:
+            raise SystemExit(f"--systems: unknown system {name!r} (softalign, joey, onmt)")
+    return systems
+
+
+def rotated(systems: list[System], round_no: int) -> list[System]:
+    k = round_no % len(systems)
+    return systems[k:] + systems[:k]
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def lengths(data: Path, split: str) -> tuple[list[int], list[int]]:
+    """Source subwords and target subwords + EOS per training pair (pairs over 100 dropped)."""
+    src = [len(x.split()) for x in (data / f"{split}.sp.en").read_text().splitlines()]
+    tgt = [len(x.split()) + 1 for x in (data / f"{split}.sp.de").read_text().splitlines()]
+    kept = [(s, t) for s, t in zip(src, tgt, strict=True) if 0 < s <= 100 and 1 < t <= 101]
+    return [s for s, _ in kept], [t for _, t in kept]
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def phase_train(args, systems, runs: Path, peak: float) -> list[str]:
+    rates: dict[str, list[float]] = {s.name: [] for s in systems}
+    vocab: dict[str, int] = {}
+    rss: dict[str, float] = {}
+    for round_no in range(args.rounds):
+        for system in rotated(systems, round_no):
+            run_dir = fresh(runs / f"train-{system.name.split()[0]}-{round_no}")
+            log(f"throughput: {system.name}, round {round_no + 1}/{args.rounds}")
+            proc = system.train(run_dir, args.warmup + args.steps, 1, None)
+            per_step = system.step_rates(run_dir)
+            measured = [r for step, r in per_step.items() if step > args.warmup]
+            if len(measured) < args.steps:
+                raise RuntimeError(f"{system.name}: {len(measured)} of {args.steps} steps logged")
+            rates[system.name] += measured
+            vocab[system.name] = system.tgt_vocab_size(run_dir)
+            rss[system.name] = max(rss.get(system.name, 0.0), proc.peak_rss_mb)
+            if isinstance(system, Softalign) and not system.same_vocab(run_dir):
+                raise RuntimeError("softalign trained a different SentencePiece model")
+    src_len, tgt_len = lengths(systems[0].data, "train")
+    best_peer = max((median(v) for k, v in rates.items() if k != "softalign"), default=0.0)
+    rows = [
+        f"Training: median target tokens/s over steps {args.warmup + 1}-"
+        f"{args.warmup + args.steps} ({args.rounds} run(s) each); fp32 matmul peak "
+        f"{peak / 1e9:.0f} GFLOP/s.",
+        "",
+        "| system | target vocab | target tok/s | vs best peer | train MFLOP/token | MFU "
+        "| peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for system in systems:
+        tok_s = median(rates[system.name])
+        flops = train_flops_per_target_token(ModelShape(), vocab[system.name], src_len, tgt_len)
+        ratio = f"{tok_s / best_peer:.2f}×" if best_peer and system.name == "softalign" else ""
+        rows.append(
+            f"| {system.name} | {vocab[system.name]} | {tok_s:,.0f} | {ratio} "
+            f"| {flops / 1e6:.1f} | {tok_s * flops / peak:.1%} | {rss[system.name]:,.0f} MB |"
+        )
+    return rows
+
+
+def phase_budget(args, systems, runs: Path) -> dict[str, float]:
+    """Train each system for the budget; returns each one's peak RSS (MB)."""
+    rss = {}
+    for system in systems:
+        run_dir = fresh(budget_dir(runs, system))
+        log(f"budget: {system.name} for {args.budget_minutes:g} min")
+        rss[system.name] = system.train(run_dir, 10**9, 20, args.budget_minutes * 60).peak_rss_mb
+    return rss
+
+
+def budget_dir(runs: Path, system: System) -> Path:
+    return runs / f"budget-{system.name.split()[0]}"
+
+
+def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list[str]:
+    data = systems[0].data
+    split = TEST
+    if args.decode_sentences:
+        split = f"{TEST}.first{args.decode_sentences}"
+        for suffix in ("en", "de", "sp.en"):
+            lines = (data / f"{TEST}.{suffix}").read_text(encoding="utf-8").splitlines()
+            text = "".join(line + "\n" for line in lines[: args.decode_sentences])
+            (data / f"{split}.{suffix}").write_text(text, encoding="utf-8")
+    refs = (data / f"{split}.de").read_text(encoding="utf-8").splitlines()
+    results = {}
+    for beam in (1, 5):
+        for system in systems:
+            log(f"decode: {system.name}, beam {beam}")
+            run_dir = budget_dir(runs, system)
+            results[system.name, beam] = system.decode(run_dir, split, beam, 2000)
+    rows = [
+        f"Decoding {len(refs)} sentences of {TEST}, 2000 source tokens per batch; "
+        f"sentences/s over the process wall time (start-up included) / over the search alone; "
+        f"BLEU and chrF of beam 5 after a {args.budget_minutes:g}-minute training budget "
+        "(steps: those in the checkpoint decoded).",
+        "",
+        "| system | steps | train peak RSS | greedy sent/s | beam-5 sent/s | peak RSS beam 5 "
+        "| BLEU | chrF |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for system in systems:
+        g, b = results[system.name, 1], results[system.name, 5]
+        scores = score_corpus(b.hypotheses, refs)
+        rate = lambda d: f"{len(refs) / d.process.wall_s:.1f} / {len(refs) / d.search_s:.1f}"  # noqa: E731
+        steps = system.trained_steps(budget_dir(runs, system))
+        train_mb = f"{train_rss[system.name]:,.0f} MB" if system.name in train_rss else ""
+        rows.append(
+            f"| {system.name} | {steps} | {train_mb} | {rate(g)} | {rate(b)} "
+            f"| {b.process.peak_rss_mb:,.0f} MB | {scores.bleu:.1f} | {scores.chrf:.1f} |"
+        )
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), load average {load}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    phases = set(args.phases.split(","))
+    args.workdir = args.workdir.expanduser().resolve()
+    if args.workdir.is_relative_to(REPO):
+        raise SystemExit(f"--workdir {args.workdir}: keep the peers and data outside the repo")
+    data = prepare_data(args.workdir, MULTI30K)
+    systems = build_systems(args, data)
+    runs = args.workdir / "runs"
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"## softalign vs peers ({started}{', --quick' if args.quick else ''})\n")
+    print(f"Machine at start: {machine()}\n")
+    peak = matmul_peak_flops()
+    if "train" in phases:
+        print("\n".join(phase_train(args, systems, runs, peak)) + "\n", flush=True)
+    train_rss = phase_budget(args, systems, runs) if "budget" in phases else {}
+    if "decode" in phases:
+        print("\n".join(phase_decode(args, systems, runs, train_rss)) + "\n")
+    print(f"Machine at end: {machine()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

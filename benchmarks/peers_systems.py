@@ -1,0 +1,357 @@
+"""The three systems of ``peers.py`` behind one interface: train, read throughput, decode.
+
+Each system trains the same model (``peers.py`` describes it) from the same data, logs every
+step during the throughput runs, and is stopped by a signal at the end of a wall-clock budget:
+
+- softalign: SIGTERM; it finishes the current step and writes a checkpoint.
+- Joey NMT: SIGINT; it catches the KeyboardInterrupt and saves the current weights.
+- OpenNMT-py: SIGTERM; it cannot save on a signal, so it writes a checkpoint every
+  25 steps (``peer_configs/onmt.yaml``) and the latest one (before the deadline) is used.
+
+Every process runs through :func:`run_process`, which measures its wall time and peak RSS
+(``wait4``'s ``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+DECODE_MAX_LENGTH = 100
+FOREVER = 10**9
+
+
+def template(name: str, **values: Path) -> dict:
+    """A config from ``peer_configs/``, with each ``@KEY@`` replaced by its value."""
+    text = (BENCH / "peer_configs" / name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    return yaml.safe_load(text)
+
+
+@dataclass
+class Process:
+    wall_s: float
+    peak_rss_mb: float
+    returncode: int
+    log: Path
+
+    def check(self, what: str) -> Process:
+        if self.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+            tail = self.log.read_text(errors="replace").splitlines()[-15:]
+            message = f"{what} failed ({self.returncode}); {self.log}:\n" + "\n".join(tail)
+            raise RuntimeError(message)
+        return self
+
+
+def run_process(
+    cmd: list[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+    cwd: Path | None = None,
+    deadline_s: float | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> Process:
+    """Run ``cmd`` (output to ``log``, or only stderr when ``stdout`` names a file for the
+    standard output); at ``deadline_s`` send ``stop_signal``, and SIGKILL
+    two minutes later. Returns wall time and peak resident memory of the process."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(log, "w") as err,
+        open(stdout or os.devnull, "w") as out,
+        open(stdin or os.devnull) as inp,
+    ):
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out if stdout else err,
+            stderr=err if stdout else subprocess.STDOUT,
+            stdin=inp,
+            cwd=cwd,
+            env=env,
+        )
+        signalled = killed = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            elapsed = time.perf_counter() - started
+            if deadline_s is not None and elapsed >= deadline_s and not signalled:
+                proc.send_signal(stop_signal)
+                signalled = True
+            if deadline_s is not None and elapsed >= deadline_s + 120 and not killed:
+                proc.kill()
+                killed = True
+            time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Process(time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode, log)
+
+
+def count_lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as handle:
+        return sum(1 for _ in handle)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+@dataclass
+class Decoded:
+    process: Process
+    search_s: float  # the tool's own timing of the search (no start-up)
+    hypotheses: list[str]  # detokenized
+
+
+class System:
+    """Base: ``data`` is the prepared data dir, ``python`` the system's interpreter."""
+
+    name = ""
+
+    def __init__(self, data: Path, python: Path) -> None:
+        self.data, self.python = data, python
+
+    def train(self, run_dir: Path, max_steps: int, log_every: int, deadline_s: float | None):
+        raise NotImplementedError
+
+    def step_rates(self, run_dir: Path) -> dict[int, float]:
+        """Target tokens/s of each logged step (one step per window in throughput runs)."""
+        raise NotImplementedError
+
+    def tgt_vocab_size(self, run_dir: Path) -> int:
+        raise NotImplementedError
+
+    def trained_steps(self, run_dir: Path) -> int:
+        """Training steps in the checkpoint that decoding will use."""
+        raise NotImplementedError
+
+    def decode(self, run_dir: Path, split: str, beam: int, batch_tokens: int) -> Decoded:
+        """Translate ``data/{split}.en`` with ``batch_tokens`` source tokens per batch."""
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- softalign
+
+
+class Softalign(System):
+    name = "softalign"
+
+    def config(self, max_steps: int, log_every: int) -> dict:
+        """``configs/multi30k-en-de.yaml`` on the benchmark's files, with the joint 8k vocab."""
+        config = yaml.safe_load((REPO / "configs" / "multi30k-en-de.yaml").read_text())
+        config["data"].update(
+            dir=str(self.data),
+            train_src="train.en",
+            train_tgt="train.de",
+            valid_src="val.en",
+            valid_tgt="val.de",
+            test_src="test_2016_flickr.en",
+            test_tgt="test_2016_flickr.de",
+            vocab={"type": "unigram", "size": 8000, "joint": True},
+        )
+        config["training"].update(
+            max_steps=max_steps,
+            max_minutes=0,
+            log_every=log_every,
+            valid_every=FOREVER,  # no validation: the peers do none either
+            checkpoint_every=FOREVER,  # a checkpoint is written when training stops
+        )
+        config["decoding"]["max_length"] = DECODE_MAX_LENGTH
+        return config
+
+    def train(self, run_dir, max_steps, log_every, deadline_s):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg = run_dir.parent / f"{run_dir.name}.yaml"
+        cfg.write_text(yaml.safe_dump(self.config(max_steps, log_every), sort_keys=False))
+        cmd = [str(self.python), "-m", "softalign", "train", str(cfg), "-o", str(run_dir)]
+        cmd += ["--no-progress"]
+        return run_process(cmd, run_dir / "bench.log", deadline_s=deadline_s).check("softalign")
+
+    def step_rates(self, run_dir):
+        rates = {}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if "tokens_per_s" in record:
+                rates[record["step"]] = record["tokens_per_s"]
+        return rates
+
+    def trained_steps(self, run_dir):
+        from softalign.train.checkpoint import latest_checkpoint
+
+        return int(latest_checkpoint(run_dir).name.split("-")[1])
+
+    def same_vocab(self, run_dir: Path) -> bool:
+        """Did softalign train the shared SentencePiece model for itself? (Same pieces and
+        scores; the model files differ only in the output path recorded in them.)"""
+        return (run_dir / "spm.joint.vocab").read_bytes() == (
+            self.data / "spm.joint.vocab"
+        ).read_bytes()
+
+    def tgt_vocab_size(self, run_dir):
+        import sentencepiece as spm
+
+        model = spm.SentencePieceProcessor(model_file=str(run_dir / "spm.joint.model"))
+        return model.get_piece_size()
+
+    def decode(self, run_dir, split, beam, batch_tokens):
+        src = self.data / f"{split}.en"
+        out = run_dir / f"hyp.beam{beam}.txt"
+        code = (
+            f"import sys; sys.path.insert(0, {str(BENCH)!r}); "
+            "from peers_systems import softalign_decode; softalign_decode(*sys.argv[1:])"
+        )
+        cmd = [str(self.python), "-c", code, str(run_dir), str(src), str(out), str(beam)]
+        cmd.append(str(batch_tokens))
+        proc = run_process(cmd, run_dir / f"decode.beam{beam}.log").check("softalign decode")
+        timing = json.loads(proc.log.read_text().strip().splitlines()[-1])
+        return Decoded(proc, timing["search_s"], out.read_text(encoding="utf-8").splitlines())
+
+
+def softalign_decode(run_dir: str, src: str, out: str, beam: str, batch_tokens: str) -> None:
+    """In a fresh process: load the run, translate ``src`` and print the search time."""
+    from softalign.translator import Translator
+
+    translator = Translator.load(run_dir)
+    # the same source-token budget per batch as the peers: softalign divides by the beam
+    budget = int(batch_tokens) * int(beam)
+    translator.config = translator.config.replace(**{"decoding.batch_tokens": budget})
+    lines = Path(src).read_text(encoding="utf-8").splitlines()
+    started = time.perf_counter()
+    found = translator.translate(lines, beam=int(beam))
+    seconds = time.perf_counter() - started
+    Path(out).write_text("".join(t.text + "\n" for t in found), encoding="utf-8")
+    print(json.dumps({"search_s": seconds}))
+
+
+# ------------------------------------------------------------------------------- Joey NMT
+
+
+class Joey(System):
+    name = "Joey NMT 2.3.0"
+    LOG = re.compile(r"Step:\s+(\d+),.*Tokens per Sec:\s+([\d.]+)")
+
+    def config(self, run_dir: Path, max_steps: int, log_every: int, beam: int = 5) -> dict:
+        config = template("joey.yaml", DATA=self.data, RUN=run_dir)
+        config["training"].update(updates=max_steps, logging_freq=log_every)
+        config["testing"]["beam_size"] = beam
+        return config
+
+    def train(self, run_dir, max_steps, log_every, deadline_s):
+        cfg = run_dir.parent / f"{run_dir.name}.yaml"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        cfg.write_text(yaml.safe_dump(self.config(run_dir, max_steps, log_every)))
+        cmd = [str(self.python), "-m", "joeynmt", "train", str(cfg), "--skip-test"]
+        log = run_dir.parent / f"{run_dir.name}.log"
+        proc = run_process(cmd, log, deadline_s=deadline_s, stop_signal=signal.SIGINT)
+        return proc.check("Joey NMT training")
+
+    def step_rates(self, run_dir):
+        text = (run_dir.parent / f"{run_dir.name}.log").read_text(errors="replace")
+        return {int(s): float(r) for s, r in self.LOG.findall(text)}
+
+    def tgt_vocab_size(self, run_dir):
+        return count_lines(run_dir / "trg_vocab.txt")
+
+    def trained_steps(self, run_dir):
+        return int((run_dir / "latest.ckpt").resolve().stem)
+
+    def decode(self, run_dir, split, beam, batch_tokens):
+        src = self.data / f"{split}.en"
+        cfg = run_dir.parent / f"{run_dir.name}.decode{beam}.yaml"
+        config = self.config(run_dir, 1, 1, beam=beam)
+        config["testing"]["batch_size"] = batch_tokens
+        cfg.write_text(yaml.safe_dump(config))
+        out = run_dir.parent / f"{run_dir.name}.hyp.beam{beam}.txt"
+        # not `-o out`: Joey 2.3.0's translate then fails (`args.n_best`); stdout works
+        cmd = [str(self.python), "-m", "joeynmt", "translate", str(cfg)]
+        log = run_dir.parent / f"{run_dir.name}.decode{beam}.log"
+        proc = run_process(cmd, log, stdin=src, stdout=out).check("Joey NMT translate")
+        found = re.findall(r"Generation took ([\d.]+)\[sec\]", log.read_text(errors="replace"))
+        hyps = out.read_text(encoding="utf-8").splitlines()
+        return Decoded(proc, float(found[-1]), hyps)
+
+
+# ----------------------------------------------------------------------------- OpenNMT-py
+
+
+class OpenNMT(System):
+    name = "OpenNMT-py 3.5.1"
+    LOG = re.compile(r"Step\s+(\d+)/\s*\d+;.*?([\d.]+)/\s*([\d.]+) tok/s")
+    ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # it pickles a Namespace
+
+    def bin(self, tool: str) -> str:
+        return str(self.python.parent / tool)
+
+    def config(self, run_dir: Path, max_steps: int, log_every: int) -> dict:
+        vocab = self.data.parent / "onmt_vocab"
+        config = template("onmt.yaml", DATA=self.data, VOCAB=vocab, RUN=run_dir)
+        config.update(train_steps=max_steps, report_every=log_every)
+        return config
+
+    def build_vocab(self, workdir: Path) -> None:
+        """``onmt_build_vocab`` once (data preparation, outside every timing)."""
+        if (workdir / "onmt_vocab" / "vocab.tgt").is_file():
+            return
+        cfg = workdir / "onmt_vocab.yaml"
+        cfg.write_text(yaml.safe_dump(self.config(workdir / "unused", 1, 1)))
+        cmd = [self.bin("onmt_build_vocab"), "-config", str(cfg), "-n_sample", "-1"]
+        run_process(cmd, workdir / "onmt_vocab.log", env=self.ENV).check("onmt_build_vocab")
+
+    def train(self, run_dir, max_steps, log_every, deadline_s):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg = run_dir / "onmt.yaml"
+        cfg.write_text(yaml.safe_dump(self.config(run_dir, max_steps, log_every)))
+        cmd = [self.bin("onmt_train"), "-config", str(cfg)]
+        proc = run_process(cmd, run_dir / "train.log", env=self.ENV, deadline_s=deadline_s)
+        return proc.check("onmt_train")
+
+    def step_rates(self, run_dir):
+        text = (run_dir / "train.log").read_text(errors="replace")
+        return {int(s): float(tgt) for s, _, tgt in self.LOG.findall(text)}
+
+    def tgt_vocab_size(self, run_dir):
+        found = re.findall(r"tgt vocab size = (\d+)", (run_dir / "train.log").read_text())
+        return int(found[-1])
+
+    def trained_steps(self, run_dir):
+        return int(self.checkpoint(run_dir).stem.rsplit("_", 1)[1])
+
+    def checkpoint(self, run_dir: Path) -> Path:
+        """The newest complete checkpoint (one cut off by the stop signal is skipped)."""
+        found = sorted(run_dir.glob("model_step_*.pt"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+        complete = [p for p in found if zipfile.is_zipfile(p)]
+        if not complete:
+            raise RuntimeError(f"{run_dir}: no OpenNMT-py checkpoint was written in the budget")
+        return complete[-1]
+
+    def decode(self, run_dir, split, beam, batch_tokens):
+        import sentencepiece as spm
+
+        src = self.data / f"{split}.sp.en"
+        out = run_dir / f"hyp.beam{beam}.sp.txt"
+        cmd = [self.bin("onmt_translate"), "-model", str(self.checkpoint(run_dir))]
+        cmd += ["-src", str(src), "-output", str(out), "-beam_size", str(beam)]
+        cmd += ["-batch_size", str(batch_tokens), "-batch_type", "tokens"]
+        cmd += ["-max_length", str(DECODE_MAX_LENGTH), "-report_time"]
+        proc = run_process(cmd, run_dir / f"decode.beam{beam}.log", env=self.ENV)
+        proc.check("onmt_translate")
+        found = re.findall(r"Total translation time \(s\): ([\d.]+)", proc.log.read_text())
+        sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm.joint.model"))
+        pieces = [line.split() for line in out.read_text(encoding="utf-8").splitlines()]
+        return Decoded(proc, float(found[-1]), sp.decode(pieces))
