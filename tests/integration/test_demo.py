@@ -45,12 +45,15 @@ def test_demo_trains_evaluates_and_reports(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "BLEU" in out and "chrF" in out
     assert out.count("source:") == out.count("reference:") == out.count("output:") == 4
-    assert 0.0 <= result.scores.bleu <= 100.0 and 0.0 < result.scores.chrf <= 100.0
+    assert 0.0 <= result.scores.bleu <= 100.0 and 0.0 <= result.scores.chrf <= 100.0
     assert result.state.stopped == "time budget of 0.05 minutes used"
-    assert (run_dir / "attention.png").read_bytes()[:8] == PNG_MAGIC
     report = (run_dir / "report.md").read_text(encoding="utf-8")
     assert f"| {result.scores.bleu:.2f} | {result.scores.chrf:.2f} |" in report
-    assert "![attention of a held-out sentence](attention.png)" in report
+    if result.heatmap is None:  # a starved machine: too few steps to produce any output yet
+        assert all(not h for h in result.hypotheses) and "No heatmap" in report
+    else:
+        assert (run_dir / "attention.png").read_bytes()[:8] == PNG_MAGIC
+        assert "![attention of a held-out sentence](attention.png)" in report
     hyps = (run_dir / "test.hyp").read_text(encoding="utf-8").splitlines()
     refs = (run_dir / "test.ref").read_text(encoding="utf-8").splitlines()
     assert len(hyps) == len(refs) == len(result.sources) == 20
