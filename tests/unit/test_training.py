@@ -82,3 +82,15 @@ def test_time_budget_stops_training(tmp_path):
     state = train(config, tmp_path / "r", progress=False)
     assert "time budget" in state.stopped
     assert state.step < 100000
+
+
+def test_tied_embeddings_train_checkpoint_and_load(tmp_path):
+    from softalign.translator import Translator
+
+    config = tiny_config(**{"model.tie_embeddings": True, "model.output_size": 32})
+    train(config, tmp_path / "r", max_steps=20, progress=False)
+    translator = Translator.load(tmp_path / "r")
+    model = translator.model
+    assert model.generator.weight is model.decoder.embedding.weight
+    saved = weights(tmp_path / "r")
+    assert torch.equal(saved["generator.weight"], saved["decoder.embedding.weight"])

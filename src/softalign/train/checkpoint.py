@@ -53,7 +53,16 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    """Write tensors; ones sharing memory (tied embeddings) are stored as separate copies,
+    since safetensors refuses shared storage (loading copies the same values into both)."""
+    seen: set[int] = set()
+    plain = {}
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().contiguous().cpu()
+        pointer = tensor.untyped_storage().data_ptr()
+        plain[name] = tensor.clone() if pointer in seen else tensor
+        seen.add(pointer)
+    save_file(plain, str(path))
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
 
