@@ -83,6 +83,7 @@ def run_process(
             stdin=inp,
             cwd=cwd,
             env=env,
+            preexec_fn=_default_sigint,
         )
         signalled = killed = False
         while True:
@@ -99,6 +100,12 @@ def run_process(
             time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Process(time.perf_counter() - started, usage.ru_maxrss / 1024, proc.returncode, log)
+
+
+def _default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored, and Python then never turns it
+    into KeyboardInterrupt: restore the default so that Joey NMT can be stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def count_lines(path: Path) -> int:
