@@ -363,6 +363,14 @@ def next_batch(session: Session) -> list[int]:
         state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
 
+def advance_bar(bar: tqdm, by_time: bool, state: TrainState) -> None:
+    """Move the progress bar: one step, or up to the seconds of the time budget used."""
+    if by_time:
+        bar.update(max(0, min(round(state.elapsed_seconds), bar.total) - bar.n))
+    else:
+        bar.update(1)
+
+
 def stop_reason(session: Session, max_steps: int) -> str:
     cfg, state = session.config.training, session.state
     if state.stopped:
@@ -388,10 +396,14 @@ def run(
     checkpoint_every = checkpoint_every or cfg.checkpoint_every
     session.model.train()
     window_tokens, window_loss, window_steps, window_start = 0, 0.0, 0, time.perf_counter()
+    # with a time budget the bar counts seconds (its ETA is the budget), else steps
+    by_time = cfg.max_minutes > 0
     bar = tqdm(
-        total=max_steps,
-        initial=state.step,
-        unit="step",
+        total=round(cfg.max_minutes * 60) if by_time else max_steps,
+        initial=min(round(state.elapsed_seconds), round(cfg.max_minutes * 60))
+        if by_time
+        else state.step,
+        unit="s" if by_time else "step",
         disable=not progress or not session.ranks.is_main,
         dynamic_ncols=True,
         smoothing=0.05,
@@ -423,7 +435,7 @@ def run(
                 window_loss += result[0] * result[1]
                 window_tokens += result[1]
                 window_steps += 1
-                bar.update(1)
+                advance_bar(bar, by_time, state)
             state.elapsed_seconds += time.perf_counter() - started
             state.elapsed_seconds, stop_requested = distributed.agree_on_progress(
                 state.elapsed_seconds, bool(stop.requested), session.ranks, session.device
@@ -443,6 +455,7 @@ def run(
                     "loss": f"{record['train_loss']:.3f}",
                     "tok/s": f"{record['tokens_per_s']:.0f}",
                     "ep": state.epoch,
+                    "step": state.step,
                 }
                 if cfg.max_minutes:
                     left = max(0.0, cfg.max_minutes * 60 - state.elapsed_seconds)
