@@ -25,7 +25,7 @@ def test_bf16_training_on_cpu_lowers_the_loss_and_keeps_fp32_weights(tmp_path):
     train(config, tmp_path / "run", max_steps=60, progress=False)
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     losses = [json.loads(x)["train_loss"] for x in lines if "train_loss" in x]
-    assert all(loss == loss for loss in losses) and losses[-1] < losses[0] - 0.3
+    assert all(loss == loss for loss in losses) and losses[-1] < losses[0] - 0.1
     valid = [json.loads(x)["valid_loss"] for x in lines if "valid_loss" in x]
     assert len(valid) == 2 and valid[1] < valid[0]
 
