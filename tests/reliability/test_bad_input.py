@@ -196,13 +196,6 @@ def test_config_that_is_not_utf8_or_missing_is_a_one_line_error(tmp_path):
 
 
 @pytest.fixture
-def run(tiny_run, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
-    return copy
-
-
-@pytest.fixture
 def source(tmp_path) -> Path:
     path = tmp_path / "source.txt"
     path.write_text("ba de fi\nko lu\n", encoding="utf-8")

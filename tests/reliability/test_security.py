@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-import shutil
 import struct
 from pathlib import Path
 
@@ -32,13 +31,6 @@ class Payload:
 
     def __reduce__(self):
         return (Path.touch, (self.marker,))
-
-
-@pytest.fixture
-def run(tiny_run, tmp_path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
-    return copy
 
 
 @pytest.fixture
