@@ -85,7 +85,7 @@ def test_every_variant_learns_a_fixed_batch(variant):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.5  # ln(25) = 3.2 at the start
 
 
