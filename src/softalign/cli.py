@@ -112,6 +112,43 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_corpus)
 
 
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "study",
+        help="fixed context vector vs attention: train one model per variant, report",
+    )
+    p.add_argument("config", nargs="?", help="base run config (YAML)")
+    p.add_argument("-o", "--output", help="study directory (rerun it to resume)")
+    p.add_argument(
+        "--variants",
+        default="none,additive,dot,general",
+        help="attention types to compare (default none,additive,dot,general)",
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--budget-minutes", type=float, default=0.0, help="per variant")
+    budget.add_argument("--budget-steps", type=int, default=0, help="per variant")
+    p.add_argument("--beam", type=int, default=5, help="beam size for the test set (5)")
+    p.add_argument(
+        "--test-size", type=int, default=0, help="evenly spaced test sentences (0 = all)"
+    )
+    p.add_argument(
+        "--buckets",
+        metavar="N,N,...",
+        help="source-length bucket edges in words (default: from the test lengths)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="only rebuild the report of an existing study directory",
+    )
+    p.add_argument("--data-dir", help="folder the config's data paths are relative to")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_study)
+
+
 def _add_bucket_options(p: argparse.ArgumentParser, default_plot: str | None) -> None:
     p.add_argument(
         "--buckets",
@@ -226,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_align,
         _add_aer,
         _add_compare,
+        _add_study,
         _add_serve,
     ):
         add(sub)
@@ -492,6 +530,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(comparison_table(reports))
     if args.plot:
         print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from softalign.analysis.by_length import parse_edges
+    from softalign.config import load_config
+    from softalign.study import StudyPlan, build_report, load_plan, run_study
+    from softalign.study.report import load_results, markdown_tables
+
+    if args.report:
+        if args.config or args.output:
+            raise SoftalignError("give either --report DIR or CONFIG.yaml -o DIR, not both")
+        study_dir = Path(args.report)
+        report = build_report(study_dir)
+    else:
+        if not args.config or not args.output:
+            raise SoftalignError("study needs CONFIG.yaml and -o DIR (or --report DIR)")
+        overrides = list(args.set) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
+        plan = StudyPlan(
+            config=load_config(args.config, overrides).to_dict(),
+            variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+            budget_minutes=args.budget_minutes,
+            budget_steps=args.budget_steps,
+            beam=args.beam,
+            test_size=args.test_size,
+            buckets=parse_edges(args.buckets) if args.buckets else (),
+        )
+        study_dir = Path(args.output)
+        report = run_study(plan, study_dir, progress=not args.no_progress)
+    plan = load_plan(study_dir)
+    print(markdown_tables(plan, load_results(study_dir, plan)))
+    print(f"report: {report}", file=sys.stderr)
     return 0
 
 
