@@ -50,13 +50,72 @@ class Batch:
         )
 
 
+class BatchPlan(Sequence):
+    """An epoch's batches as two arrays: the example indices in batch order, and where each
+    batch starts. ``plan[i]`` is batch i as a list of example indices.
+
+    8 bytes an example plus 8 a batch, where a list of Python lists costs about 36 bytes an
+    example: this is what keeps training memory nearly flat on corpora of millions of pairs.
+    """
+
+    def __init__(self, order: np.ndarray, starts: np.ndarray) -> None:
+        self.order = order  # (n_examples,) int64
+        self.starts = starts  # (n_batches + 1,) int64; batch i is order[starts[i]:starts[i+1]]
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        return self.order[self.starts[index] : self.starts[index + 1]].tolist()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BatchPlan):
+            return np.array_equal(self.order, other.order) and np.array_equal(
+                self.starts, other.starts
+            )
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def reordered(self, batch_order: np.ndarray) -> BatchPlan:
+        """The same batches in ``batch_order`` (a permutation of the batch numbers)."""
+        sizes = np.diff(self.starts)[batch_order]
+        starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        # position k of the new order comes from old position old_start + (k - new_start)
+        old_starts = self.starts[:-1][batch_order]
+        positions = np.repeat(old_starts - starts[:-1], sizes) + np.arange(starts[-1])
+        return BatchPlan(self.order[positions], starts)
+
+
+def batch_starts(widths: np.ndarray, max_tokens: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Greedy cuts of examples (in order, of the given padded widths) into batches of at most
+    ``max_tokens`` = count x widest; a single example over the budget gets its own batch."""
+    starts, count, longest, position = [0], 0, 0, 0
+    for first in range(0, len(widths), chunk):  # a chunk at a time: no list of n ints
+        for width in widths[first : first + chunk].tolist():
+            if count and (count + 1) * max(longest, width) > max_tokens:
+                starts.append(position)
+                count, longest = 0, 0
+            count += 1
+            longest = max(longest, width)
+            position += 1
+    if count:
+        starts.append(position)
+    return np.asarray(starts, dtype=np.int64)
+
+
 def token_batches(
     src_lengths: Sequence[int],
     tgt_lengths: Sequence[int] | None,
     max_tokens: int,
     seed: int | None = None,
     epoch: int = 0,
-) -> list[list[int]]:
+) -> BatchPlan:
     """Group example indices into batches of at most ``max_tokens`` padded tokens.
 
     With a seed, examples of equal length are ordered randomly and the batch order is
@@ -68,21 +127,11 @@ def token_batches(
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None
     tie_break = rng.random(len(src)) if rng is not None else np.arange(len(src))
     order = np.lexsort((tie_break, tgt, src))  # by source length, then target, then random
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for index in order.tolist():
-        width = max(int(src[index]), int(tgt[index]))
-        if current and (len(current) + 1) * max(longest, width) > max_tokens:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(index)
-        longest = max(longest, width)
-    if current:
-        batches.append(current)
+    del tie_break
+    plan = BatchPlan(order, batch_starts(np.maximum(src, tgt)[order], max_tokens))
     if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches)).tolist()]
-    return batches
+        plan = plan.reordered(rng.permutation(len(plan)))
+    return plan
 
 
 def pad(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign.config import RunConfig, load_config
-from softalign.data.batching import collate, token_batches
+from softalign.data.batching import BatchPlan, collate, token_batches
 from softalign.data.binarized import sequence_lengths
 from softalign.data.dataset import EncodedSplit
 from softalign.decoding.search import decode_ids
@@ -83,7 +83,7 @@ class Session:
     objective: torch.nn.Module  # model + loss, DDP-wrapped with several ranks
     precision: Precision
     state: TrainState = field(default_factory=TrainState)
-    epoch_batches: tuple[int, list[list[int]]] = (-1, [])  # cached (epoch, global batches)
+    epoch_batches: tuple[int, BatchPlan | None] = (-1, None)  # cached (epoch, global batches)
     saved_step: int = -1  # step of the last checkpoint written or restored
 
 
