@@ -38,7 +38,7 @@ def test_scaled_dot_divides_by_sqrt_of_key_size():
     assert torch.allclose(weights[0, :2], torch.tensor([a / (a + b), b / (a + b)]), atol=1e-6)
 
 
-def test_general_attention_is_query_times_w_times_key():
+def test_general_attention_is_query_times_w_times_key_over_sqrt_d():
     values, pad_mask = _keys_and_mask()
     attention = GeneralAttention(query_size=2, key_size=2)
     with torch.no_grad():
@@ -46,8 +46,8 @@ def test_general_attention_is_query_times_w_times_key():
     query = torch.tensor([[3.0, 0.0]])
     keys = attention.project_keys(values)
     _, weights = attention(query, keys, values, pad_mask)
-    # s·W h: h1=(1,0) -> W h1=(0,1) -> 0 ; h2=(0,1) -> (1,0) -> 3
-    a, b = math.exp(0), math.exp(3)
+    # s·W h / sqrt(2): h1=(1,0) -> W h1=(0,1) -> 0 ; h2=(0,1) -> (1,0) -> 3 / sqrt(2)
+    a, b = math.exp(0), math.exp(3 / math.sqrt(2))
     assert torch.allclose(weights[0, :2], torch.tensor([a / (a + b), b / (a + b)]), atol=1e-6)
 
 

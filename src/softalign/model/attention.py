@@ -11,7 +11,7 @@ Score functions (Bahdanau et al. 2015; Luong et al. 2015):
 - ``additive``:   e_j = v · tanh(W s + U h_j)
 - ``dot``:        e_j = s · h_j
 - ``scaled_dot``: e_j = s · h_j / sqrt(d)
-- ``general``:    e_j = s · (W h_j)
+- ``general``:    e_j = s · (W h_j) / sqrt(d)   (Luong's bilinear score, scaled like ``scaled_dot``)
 
 The part of the score that only depends on the keys (``U h`` or ``W h``) is computed once
 per sentence by :meth:`project_keys`; the caller keeps it and passes it to every step.
@@ -96,17 +96,24 @@ class ScaledDotAttention(DotAttention):
 
 
 class GeneralAttention(Attention):
-    """Luong's general: e_j = s · (W h_j), with ``W h`` precomputed per sentence."""
+    """Luong's general score, scaled: e_j = s · (W h_j) / sqrt(d), ``W h`` precomputed per sentence.
+
+    Unscaled, the bilinear score saturated in the Bible study (d = 512): one-hot attention
+    rows, where the gradient through the softmax vanishes, and 5.6 BLEU against 14.9 for
+    additive attention. Dividing by sqrt(d), as ``scaled_dot`` does, keeps the logits near
+    unit scale at initialisation and slows their growth under Adam by the same factor.
+    """
 
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int = 0) -> None:
         super().__init__()
         self.key_proj = nn.Linear(key_size, query_size, bias=False)  # W
+        self.scale = 1.0 / math.sqrt(query_size)
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
         return self.key_proj(memory)  # (batch, src_len, query_size)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (batch, src_len)
+        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (batch, src_len)
 
 
 ATTENTIONS: dict[str, type[Attention]] = {
