@@ -28,6 +28,9 @@ class VocabConfig:
     size: int = 8000  # per side, or the joint size when ``joint``
     joint: bool = True
     character_coverage: float = 1.0
+    # SentencePiece learns from a random sample of this many training sentences (reservoir
+    # sampling while it reads), so vocabulary training memory does not grow with the corpus
+    sample_sentences: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,7 @@ def validate(config: RunConfig) -> None:
     _require(d.vocab.type in ("unigram", "bpe"), "data.vocab.type", "must be unigram or bpe")
     _require(d.vocab.size >= 16, "data.vocab.size", "must be at least 16")
     _require(0 < d.vocab.character_coverage <= 1, "data.vocab.character_coverage", "in (0, 1]")
+    _require(d.vocab.sample_sentences >= 1000, "data.vocab.sample_sentences", "must be >= 1000")
     _require(d.max_length >= 1, "data.max_length", "must be positive")
     _require(d.valid_size >= 0, "data.valid_size", "must be >= 0")
     if not d.corpus and not d.binarized:

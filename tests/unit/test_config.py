@@ -44,6 +44,7 @@ def test_overrides_are_typed_and_applied(tmp_path):
         (BASE, ["nosection.key=1"], "'nosection': unknown key"),
         ("data: {}\n", [], "'data.train_src'"),
         (BASE, ["model.tie_embeddings=true"], "'model.tie_embeddings'"),
+        (BASE, ["data.vocab.sample_sentences=10"], "'data.vocab.sample_sentences'"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, overrides, message):

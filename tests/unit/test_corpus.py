@@ -77,3 +77,14 @@ def test_synthetic_reverse_targets_are_reversed_and_deterministic():
 def test_unknown_source_is_an_error():
     with pytest.raises(DataError, match="unknown source 'nope'"):
         load_source("nope:thing")
+
+
+def test_the_vocabulary_learns_from_a_sample_of_a_larger_corpus(tmp_path):
+    from softalign.data.synthetic import WORDS, generate
+    from softalign.data.vocab import UNK_ID, SubwordVocab
+
+    text = generate("copy", 5000, 3, 12, len(WORDS), seed=3).src
+    vocab = SubwordVocab.train(text, tmp_path / "spm", 60, sample_sentences=1000)
+    # every word of the corpus is still covered: no unknown ids on sentences not sampled
+    assert all(UNK_ID not in ids for ids in vocab.encode(text[-200:]))
+    assert len(vocab) <= 60

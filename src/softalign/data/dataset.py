@@ -41,7 +41,7 @@ def train_vocabs(
     """Train SentencePiece on the training text (joint or one per side) into ``run_dir``."""
     v = data.vocab
     train_one = lambda lines, name: SubwordVocab.train(  # noqa: E731
-        lines, run_dir / f"spm.{name}", v.size, v.type, v.character_coverage
+        lines, run_dir / f"spm.{name}", v.size, v.type, v.character_coverage, v.sample_sentences
     )
     if v.joint:
         joint = train_one(train.src + train.tgt, "joint")

@@ -41,10 +41,12 @@ class SubwordVocab:
         vocab_size: int,
         model_type: str = "unigram",
         character_coverage: float = 1.0,
+        sample_sentences: int = 1_000_000,
     ) -> SubwordVocab:
         """Train on ``sentences`` and write ``{model_prefix}.model``.
 
         ``vocab_size`` is an upper bound: small corpora get the vocabulary they can support.
+        SentencePiece keeps a uniform random sample of ``sample_sentences`` of them.
         """
         model_prefix.parent.mkdir(parents=True, exist_ok=True)
         spm.SentencePieceTrainer.train(
@@ -58,7 +60,7 @@ class SubwordVocab:
             unk_id=UNK_ID,
             bos_id=BOS_ID,
             eos_id=EOS_ID,
-            input_sentence_size=2_000_000,
+            input_sentence_size=sample_sentences,
             shuffle_input_sentence=True,
             num_threads=2,
             minloglevel=2,
