@@ -1,0 +1,94 @@
+"""Command line: parses arguments and calls library functions, nothing else.
+
+Every user-caused error is a one-line ``softalign: error: ...`` on stderr and exit status 2.
+
+The subcommands' options are in :mod:`softalign.cli.parsers`; what they run is in
+:mod:`softalign.cli.train_commands` (train, preprocess, demo, corpus),
+:mod:`softalign.cli.translate_commands` (translate, evaluate, serve) and
+:mod:`softalign.cli.analysis_commands` (evaluate --by-length, attention, align, aer,
+compare, study).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from softalign.cli.analysis_commands import (
+    cmd_aer,
+    cmd_align,
+    cmd_attention,
+    cmd_compare,
+    cmd_evaluate_by_length,
+    cmd_study,
+)
+from softalign.cli.parsers import (
+    _add_aer,
+    _add_align,
+    _add_attention,
+    _add_compare,
+    _add_corpus,
+    _add_demo,
+    _add_evaluate,
+    _add_preprocess,
+    _add_serve,
+    _add_study,
+    _add_train,
+    _add_translate,
+)
+from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
+from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
+from softalign.errors import SoftalignError
+
+__all__ = [
+    "build_parser",
+    "cmd_aer",
+    "cmd_align",
+    "cmd_attention",
+    "cmd_compare",
+    "cmd_corpus",
+    "cmd_demo",
+    "cmd_evaluate",
+    "cmd_evaluate_by_length",
+    "cmd_preprocess",
+    "cmd_serve",
+    "cmd_study",
+    "cmd_train",
+    "cmd_translate",
+    "main",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="softalign", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_train,
+        _add_preprocess,
+        _add_translate,
+        _add_evaluate,
+        _add_demo,
+        _add_corpus,
+        _add_attention,
+        _add_align,
+        _add_aer,
+        _add_compare,
+        _add_study,
+        _add_serve,
+    ):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SoftalignError as exc:
+        print(f"softalign: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("softalign: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

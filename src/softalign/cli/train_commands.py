@@ -1,0 +1,79 @@
+"""Commands that make models and data: ``train``, ``preprocess``, ``demo`` and ``corpus``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from softalign.errors import SoftalignError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from softalign.config import load_config
+    from softalign.train.loop import resume, train
+
+    overrides = list(args.set)
+    if args.data_dir:
+        overrides.append(f"data.dir={args.data_dir}")
+    if args.device:
+        overrides.append(f"training.device={args.device}")
+    if args.resume:
+        if args.config:
+            raise SoftalignError("give either CONFIG.yaml or --resume RUN_DIR, not both")
+        state = resume(
+            Path(args.resume),
+            max_steps=args.max_steps,
+            checkpoint_every=args.checkpoint_every,
+            overrides=overrides,
+            progress=not args.no_progress,
+        )
+    else:
+        if not args.config or not args.output:
+            raise SoftalignError("train needs CONFIG.yaml and -o RUN_DIR (or --resume RUN_DIR)")
+        config = load_config(args.config, overrides)
+        state = train(
+            config,
+            Path(args.output),
+            max_steps=args.max_steps,
+            checkpoint_every=args.checkpoint_every,
+            progress=not args.no_progress,
+        )
+    return 3 if "non-finite" in state.stopped else 0
+
+
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from softalign.config import load_config
+    from softalign.data.binarized import preprocess
+
+    overrides = list(args.set) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
+    counts = preprocess(load_config(args.config, overrides), Path(args.output))
+    print(", ".join(f"{key}: {value}" for key, value in counts.items()))
+    print(f"wrote {args.output}; train from it with data.binarized: {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from softalign.demo import run_demo
+
+    run_demo(
+        Path(args.output),
+        minutes=args.minutes,
+        test_size=args.test_size,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from softalign.data.bible import describe_texts, export_corpus
+
+    if args.list:
+        print(describe_texts())
+        return 0
+    if not args.pair or not args.output:
+        raise SoftalignError("corpus bible needs SRC-TGT and -o DIR (or --list)")
+    counts = export_corpus(args.pair, Path(args.output))
+    for name, count in counts.items():
+        print(f"{name}: {count} verse pairs")
+    print(f"wrote {args.output} (texts and licences in SOURCES.md)")
+    return 0

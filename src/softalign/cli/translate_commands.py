@@ -1,0 +1,105 @@
+"""Commands that use a trained run: ``translate``, ``evaluate`` and ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from softalign.cli.analysis_commands import cmd_evaluate_by_length
+from softalign.errors import SoftalignError
+
+
+def _open_output(path: str):
+    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+
+
+def _open_for_writing(path: str):
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise SoftalignError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from softalign.analysis.views import attention_record
+    from softalign.data.corpus import iter_lines
+    from softalign.translator import Translator
+
+    translator = Translator.load(args.run_dir, device=args.device)
+    lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
+    out = _open_output(args.output)
+    attention_out = _open_for_writing(args.attention) if args.attention else None
+    try:
+        stream = translator.translate_stream(
+            lines, beam=args.beam, nbest=args.nbest, length_penalty=args.length_penalty
+        )
+        for index, translation in enumerate(stream):
+            if attention_out is not None:
+                record = attention_record(index, translation)
+                attention_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if args.nbest > 1:
+                for cand in translation.nbest or []:
+                    out.write(f"{index} ||| {cand.text} ||| {cand.score:.4f}\n")
+            else:
+                out.write(translation.text + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        if attention_out is not None:
+            attention_out.close()
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from softalign.evaluate import evaluate_files
+
+    if args.by_length:
+        return cmd_evaluate_by_length(args)
+    result = evaluate_files(
+        args.run_dir,
+        args.src,
+        args.ref,
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        device=args.device,
+        hypotheses_path=args.output,
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from softalign.serve import ServeLimits, serve
+    except ImportError as exc:
+        raise SoftalignError(
+            f"serve needs FastAPI and uvicorn: pip install 'softalign[serve]' ({exc})"
+        ) from None
+    try:
+        limits = ServeLimits(
+            max_sentences=args.max_sentences,
+            max_chars=args.max_chars,
+            max_beam=args.max_beam,
+            max_pending=args.max_pending,
+            max_body_bytes=args.max_body_bytes,
+        )
+    except ValueError as exc:
+        raise SoftalignError(f"serve: {exc}") from None
+    if args.max_batch < 1:
+        raise SoftalignError("serve: --max-batch must be at least 1")
+    serve(
+        args.run_dir,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        limits=limits,
+        max_batch=args.max_batch,
+        max_wait_ms=args.batch_wait_ms,
+        threads=args.threads,
+    )
+    return 0
