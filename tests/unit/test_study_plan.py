@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.helpers import tiny_config
 
@@ -61,6 +63,17 @@ def test_rerun_may_change_variants_but_not_the_budget_or_config(tmp_path):
     other = plan(config=tiny_config(**{"model.decoder_hidden": 96}).to_dict())
     with pytest.raises(SoftalignError, match=r"different config \(model.decoder_hidden\)"):
         check_same_study(other, tmp_path)
+
+
+def test_a_study_from_before_a_new_config_key_is_still_the_same_study(tmp_path):
+    save_plan(plan(), tmp_path)
+    stored = json.loads((tmp_path / "study.json").read_text())
+    del stored["config"]["data"]["vocab"]["sample_sentences"]  # written by an older softalign
+    (tmp_path / "study.json").write_text(json.dumps(stored))
+    check_same_study(plan(), tmp_path)  # the default fills the gap
+    changed = tiny_config(**{"data.vocab.sample_sentences": 5000}).to_dict()
+    with pytest.raises(SoftalignError, match=r"config \(data.vocab.sample_sentences\)"):
+        check_same_study(plan(config=changed), tmp_path)
 
 
 def test_default_edges_follow_the_test_lengths():

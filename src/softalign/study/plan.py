@@ -112,6 +112,7 @@ def check_same_study(new: StudyPlan, study_dir: Path) -> None:
     if not (study_dir / "study.json").is_file():
         return
     old = load_plan(study_dir).comparable()
+    old["config"] = with_defaults(old["config"])  # keys added to softalign since then
     for key, value in new.comparable().items():
         if old[key] != value:
             where = key if key != "config" else f"config ({first_difference(old[key], value)})"
@@ -119,6 +120,14 @@ def check_same_study(new: StudyPlan, study_dir: Path) -> None:
                 f"{study_dir}: holds a study with a different {where}; "
                 "use another output directory to start a new study"
             )
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the defaults of keys it predates filled in (as JSON values)."""
+    try:
+        return json.loads(json.dumps(asdict(from_dict(config))))
+    except SoftalignError:
+        return config
 
 
 def first_difference(old: Any, new: Any, prefix: str = "") -> str:
