@@ -98,10 +98,10 @@ class ScaledDotAttention(DotAttention):
 class GeneralAttention(Attention):
     """Luong's general score, scaled: e_j = s · (W h_j) / sqrt(d), ``W h`` precomputed per sentence.
 
-    Unscaled, the bilinear score saturated in the Bible study (d = 512): one-hot attention
-    rows, where the gradient through the softmax vanishes, and 5.6 BLEU against 14.9 for
-    additive attention. Dividing by sqrt(d), as ``scaled_dot`` does, keeps the logits near
-    unit scale at initialisation and slows their growth under Adam by the same factor.
+    Unscaled, the bilinear score saturated in training in the Bible study (d = 512): one-hot
+    attention rows, where the softmax passes no gradient, and 5.6 BLEU against 14.9 for
+    additive attention. Adam moves every entry of W by about the learning rate per step and the
+    score sums all of them; dividing by sqrt(d), as ``scaled_dot`` does, slows that growth.
     """
 
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int = 0) -> None:
