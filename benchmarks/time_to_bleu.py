@@ -86,28 +86,39 @@ def main() -> int:
     log = run_dir / "metrics.jsonl"
     metrics = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
     speeds = [m["tokens_per_s"] for m in metrics if "tokens_per_s" in m][2:]
-    rows = []
-    for path in chosen(ckpt.list_checkpoints(run_dir), args.max_evals):
+
+    def measure(path: Path) -> dict:
         state = ckpt.read_state(path)
         translator = Translator.load(run_dir, checkpoint=path, device=args.device)
         started = time.perf_counter()
         hypotheses = [t.text for t in translator.translate(test.src, beam=args.beam)]
         seconds = time.perf_counter() - started
         scores = score_corpus(hypotheses, test.tgt)
-        rows.append(
-            {
-                "step": state["step"],
-                "train_minutes": round(state["train"]["elapsed_seconds"] / 60, 2),
-                "bleu": round(scores.bleu, 2),
-                "chrf": round(scores.chrf, 2),
-                "decode_sentences_per_s": round(len(test.src) / seconds, 1),
-            }
-        )
-        print(
-            f"step {rows[-1]['step']}: {rows[-1]['train_minutes']} min, BLEU {rows[-1]['bleu']}",
-            flush=True,
-        )
+        row = {
+            "step": state["step"],
+            "train_minutes": round(state["train"]["elapsed_seconds"] / 60, 2),
+            "bleu": round(scores.bleu, 2),
+            "chrf": round(scores.chrf, 2),
+            "decode_sentences_per_s": round(len(test.src) / seconds, 1),
+        }
+        print(f"step {row['step']}: {row['train_minutes']} min, BLEU {row['bleu']}", flush=True)
+        return row
+
+    checkpoints = ckpt.list_checkpoints(run_dir)
+    rows = [measure(path) for path in chosen(checkpoints, args.max_evals)]
     reached = next((r for r in rows if r["bleu"] >= args.target), None)
+    if reached is not None:  # the skipped checkpoints just before it: did one reach it sooner?
+        done = {r["step"] for r in rows}
+        earlier = [p for p in checkpoints if ckpt.read_state(p)["step"] < reached["step"]]
+        for path in reversed(earlier):
+            if ckpt.read_state(path)["step"] in done:
+                break
+            row = measure(path)
+            rows.append(row)
+            if row["bleu"] < args.target:
+                break
+            reached = row
+        rows.sort(key=lambda r: r["step"])
     device = torch.cuda.get_device_name() if "cuda" in args.device else "cpu"
     result = {
         "config": args.config,
