@@ -8,17 +8,16 @@ N steps + resume + N steps gives the same weights as 2N steps straight (on CPU).
 Under torchrun the same loop runs in every process (see ``train/distributed.py``): each rank
 trains on its share of every batch, rank 0 validates, logs and writes checkpoints.
 Mixed precision is ``train/precision.py``; the data, raw or binarized, ``train/inputs.py``.
+
+The session and its checkpoints are ``train/session.py``; the work of one step (batch,
+optimizer step, metrics, validation) is ``train/step.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import math
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,64 +26,18 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign.config import RunConfig, load_config
-from softalign.data.batching import BatchPlan, collate, token_batches
-from softalign.data.binarized import sequence_lengths
-from softalign.data.dataset import EncodedSplit
-from softalign.decoding.search import decode_ids
 from softalign.errors import CheckpointError, SoftalignError
-from softalign.evaluate import score_corpus
-from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.model.seq2seq import build_model
 from softalign.train import checkpoint as ckpt
 from softalign.train import distributed
 from softalign.train.distributed import Ranks
 from softalign.train.inputs import load_data
-from softalign.train.loss import corpus_loss
-from softalign.train.optim import (
-    PlateauSchedule,
-    build_optimizer,
-    optimizer_from_flat,
-    optimizer_to_flat,
-    set_lr,
-)
+from softalign.train.optim import PlateauSchedule, build_optimizer
 from softalign.train.precision import Precision
+from softalign.train.session import Session, TrainState, restore, save
+from softalign.train.step import next_batch, train_step, validation_round, write_metrics
 
 log = logging.getLogger("softalign")
-
-
-@dataclass
-class TrainState:
-    """Progress that a checkpoint must carry besides tensors (all JSON)."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0  # index of the next batch of this epoch
-    elapsed_seconds: float = 0.0
-    best_metric: float | None = None
-    bad_validations: int = 0
-    nonfinite_in_row: int = 0
-    nonfinite_total: int = 0
-    stopped: str = ""  # why training ended, once it has
-
-
-@dataclass
-class Session:
-    """Everything the loop works on, built once by :func:`prepare`."""
-
-    config: RunConfig
-    run_dir: Path
-    model: Seq2Seq
-    optimizer: torch.optim.Optimizer
-    schedule: PlateauSchedule
-    train: EncodedSplit
-    valid: EncodedSplit
-    tgt_vocab: Any
-    device: torch.device
-    ranks: Ranks  # this process among the training processes (rank 0 of 1 without torchrun)
-    objective: torch.nn.Module  # model + loss, DDP-wrapped with several ranks
-    precision: Precision
-    state: TrainState = field(default_factory=TrainState)
-    epoch_batches: tuple[int, BatchPlan | None] = (-1, None)  # cached (epoch, global batches)
-    saved_step: int = -1  # step of the last checkpoint written or restored
 
 
 def setup_logging(run_dir: Path, ranks: Ranks) -> None:
@@ -153,110 +106,6 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     return session
 
 
-# ------------------------------------------------------------------------- checkpoints
-
-
-def save(session: Session) -> Path | None:
-    """Write a checkpoint (rank 0; every rank must call it). Returns its path on rank 0."""
-    rng = distributed.rng_states(session.ranks)  # every rank's, gathered on all
-    session.saved_step = session.state.step
-    if not session.ranks.is_main:
-        distributed.barrier(session.ranks)
-        return None
-    optim_tensors, groups = optimizer_to_flat(session.optimizer)
-    optim_tensors.update(rng)
-    state = {
-        "train": dataclasses.asdict(session.state),
-        "schedule": session.schedule.state_dict(),
-        "param_groups": groups,
-        "model_config": dataclasses.asdict(session.config.model),
-        "precision": session.precision.state_dict(),
-    }
-    path = ckpt.save_checkpoint(
-        session.run_dir, session.state.step, session.model.state_dict(), optim_tensors, state
-    )
-    ckpt.prune(session.run_dir, session.config.training.keep_checkpoints)
-    distributed.barrier(session.ranks)
-    return path
-
-
-def restore(session: Session) -> None:
-    path = ckpt.latest_checkpoint(session.run_dir)
-    if path is None:
-        raise CheckpointError(f"{session.run_dir}: no checkpoint to resume from")
-    state = ckpt.read_state(path)
-    ckpt.load_weights(session.model, ckpt.load_tensors(path, "model.safetensors", state), path)
-    extra = ckpt.load_tensors(path, "optimizer.safetensors", state)
-    try:  # a state.json from another version, or edited by hand
-        optimizer_from_flat(session.optimizer, extra, state["param_groups"])
-        session.schedule.load_state_dict(state["schedule"])
-        session.state = TrainState(**state["train"])
-        session.precision.load_state_dict(state.get("precision", {}))
-        distributed.restore_rng(extra, session.ranks, session.config.training.seed)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise CheckpointError(f"{path}: incompatible checkpoint state ({reason})") from None
-    session.state.stopped = ""
-    session.saved_step = session.state.step
-    log.info("resumed from %s (step %d)", path, session.state.step)
-
-
-# -------------------------------------------------------------------------- validation
-
-
-def validate(session: Session) -> dict[str, float]:
-    model, valid, cfg = session.model, session.valid, session.config
-    loss, ppl = corpus_loss(model, valid.src, valid.tgt, cfg.training.batch_tokens, session.device)
-    metrics = {"valid_loss": loss, "valid_ppl": ppl}
-    if cfg.training.valid_bleu:
-        found = decode_ids(
-            model,
-            valid.src,
-            beam=1,
-            max_length_ratio=cfg.decoding.max_length_ratio,
-            max_length=cfg.decoding.max_length,
-            batch_tokens=cfg.decoding.batch_tokens,
-            device=session.device,
-        )
-        hyps = session.tgt_vocab.decode([h[0].tokens if h else [] for h in found])
-        metrics["valid_bleu"] = score_corpus(hyps, valid.text.tgt).bleu
-    return metrics
-
-
-def validation_round(session: Session) -> None:
-    """Validate on rank 0, record the metrics, and let every rank act on them."""
-    state = session.state
-    started = time.perf_counter()
-    metrics = validate(session) if session.ranks.is_main else None
-    # rank 0's metrics and time, so that every rank decides alike from here on
-    metrics, seconds = distributed.from_main(
-        (metrics, time.perf_counter() - started), session.ranks
-    )
-    state.elapsed_seconds += seconds
-    write_metrics(
-        session, {"step": state.step, **metrics, "elapsed_s": round(state.elapsed_seconds, 1)}
-    )
-    log.info("step %d: %s", state.step, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    after_validation(session, metrics)
-
-
-def after_validation(session: Session, metrics: dict[str, float]) -> None:
-    """Update the schedule, the best checkpoint and early stopping."""
-    cfg, state = session.config.training, session.state
-    session.schedule.on_validation(metrics["valid_loss"])
-    use_bleu = cfg.early_stopping_metric == "bleu" and "valid_bleu" in metrics
-    value = metrics["valid_bleu"] if use_bleu else -metrics["valid_loss"]  # higher is better
-    if state.best_metric is None or value > state.best_metric:
-        state.best_metric, state.bad_validations = value, 0
-        path = save(session)
-        if path is not None:  # rank 0
-            ckpt.mark_best(session.run_dir, path, {"step": state.step, **metrics})
-    else:
-        state.bad_validations += 1
-        if cfg.early_stopping_patience and state.bad_validations >= cfg.early_stopping_patience:
-            state.stopped = f"early stopping after {state.bad_validations} validations"
-
-
 # ---------------------------------------------------------------------------- the loop
 
 
@@ -281,86 +130,6 @@ class StopFlag:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def write_metrics(session: Session, record: dict[str, Any]) -> None:
-    """Append one record to ``metrics.jsonl`` (rank 0 only)."""
-    if not session.ranks.is_main:
-        return
-    path = session.run_dir / "metrics.jsonl"
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-    except OSError as exc:
-        raise SoftalignError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def accumulate_gradients(session: Session, indices: list[int], tokens: int) -> torch.Tensor:
-    """Forward and backward over this rank's micro-batches of a global batch.
-
-    Each micro-batch's summed loss is divided by ``tokens``, the global batch's target-token
-    count (times the world size, which DDP's gradient mean divides out again). Returns this
-    rank's summed loss (a 0-dim tensor, not divided).
-    """
-    train, ranks = session.train, session.ranks
-    parts = distributed.my_micro_batches(indices, ranks, session.config.training.accumulate)
-    loss_sum = torch.zeros((), device=session.device)
-    for k, part in enumerate(parts):
-        weight = 1.0 if part else 0.0  # an empty share still joins DDP's all-reduce
-        batch = collate(part or indices[:1], train.src, train.tgt).to(session.device)
-        with distributed.gradient_sync(session.objective, last=k == len(parts) - 1):
-            with session.precision.autocast():
-                loss, _ = session.objective(batch)
-            session.precision.backward(loss / tokens * (weight * ranks.world_size))
-        loss_sum = loss_sum + weight * loss.detach()
-    return loss_sum
-
-
-def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None:
-    """One optimizer step on one global batch; None when the loss or its gradient was not
-    finite (skipped). Returns (mean token loss, target tokens) over the global batch."""
-    cfg = session.config.training
-    session.optimizer.zero_grad(set_to_none=True)
-    tokens = distributed.target_tokens(indices, session.train.tgt)
-    local_loss = accumulate_gradients(session, indices, tokens)
-    loss = distributed.sum_over_ranks(local_loss, session.ranks) / tokens
-    session.precision.unscale(session.optimizer)
-    max_norm = cfg.clip_norm if cfg.clip_norm > 0 else float("inf")  # inf: measure, no clip
-    norm = torch.nn.utils.clip_grad_norm_(session.model.parameters(), max_norm)
-    # a finite loss can still have an inf/NaN gradient (the same verdict on every rank)
-    if not (math.isfinite(loss) and torch.isfinite(norm)):
-        session.optimizer.zero_grad(set_to_none=True)
-        session.precision.skip()
-        return None
-    set_lr(session.optimizer, session.schedule.lr(session.state.step + 1))
-    session.precision.step(session.optimizer)
-    return loss, tokens
-
-
-def next_batch(session: Session) -> list[int]:
-    """The next global batch of the deterministic epoch order, advancing the data position.
-
-    A global batch holds ``batch_tokens`` per micro-batch, times the micro-batches of all
-    processes (``world_size * accumulate``); every rank builds the same ones.
-    """
-    state, cfg = session.state, session.config.training
-    while True:
-        if session.epoch_batches[0] != state.epoch:
-            session.epoch_batches = (
-                state.epoch,
-                token_batches(
-                    sequence_lengths(session.train.src),
-                    sequence_lengths(session.train.tgt),
-                    cfg.batch_tokens * cfg.accumulate * session.ranks.world_size,
-                    seed=cfg.seed,
-                    epoch=state.epoch,
-                ),
-            )
-        batches = session.epoch_batches[1]
-        if state.batch_in_epoch < len(batches):
-            state.batch_in_epoch += 1
-            return batches[state.batch_in_epoch - 1]
-        state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
 
 def advance_bar(bar: tqdm, by_time: bool, state: TrainState) -> None:
