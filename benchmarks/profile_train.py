@@ -7,7 +7,7 @@ and softalign's config ``configs/multi30k-en-de.yaml`` with the joint 8k vocabul
 benchmark does. Prints two Markdown tables:
 
 1. the step cut into its phases, timed with ``perf_counter`` around the calls that an fp32
-   single-process ``softalign.train.loop.train_step`` makes (collate, encoder, decoder loop,
+   single-process ``softalign.train.step.train_step`` makes (collate, encoder, decoder loop,
    generator and loss, backward, clipping, Adam), next to the speed of ``train_step`` itself;
 2. torch.profiler's operators by self CPU time over the measured steps, grouped.
 """
