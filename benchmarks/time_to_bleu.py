@@ -109,9 +109,10 @@ def main() -> int:
     reached = next((r for r in rows if r["bleu"] >= args.target), None)
     if reached is not None:  # the skipped checkpoints just before it: did one reach it sooner?
         done = {r["step"] for r in rows}
-        earlier = [p for p in checkpoints if ckpt.read_state(p)["step"] < reached["step"]]
+        step_of = {path: ckpt.read_state(path)["step"] for path in checkpoints}
+        earlier = [path for path in checkpoints if step_of[path] < reached["step"]]
         for path in reversed(earlier):
-            if ckpt.read_state(path)["step"] in done:
+            if step_of[path] in done:
                 break
             row = measure(path)
             rows.append(row)
