@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from softalign.model.step_weights import RecurrentLinear
+
 
 class Attention(nn.Module):
     """Base class: subclasses define :meth:`project_keys` and :meth:`score`."""
@@ -60,7 +62,7 @@ class AdditiveAttention(Attention):
 
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int) -> None:
         super().__init__()
-        self.query_proj = nn.Linear(query_size, hidden_size, bias=False)  # W
+        self.query_proj = RecurrentLinear(query_size, hidden_size, bias=False)  # W, every step
         self.key_proj = nn.Linear(key_size, hidden_size, bias=True)  # U (with the bias)
         self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
 

@@ -9,13 +9,17 @@ then only adds the recurrent part. Equations (PyTorch's gate order)::
     LSTM: i, f, g, o = σ, σ, tanh, σ of (x + U h)
           c' = f ⊙ c + i ⊙ g      h' = o ⊙ tanh(c')
 
-where ``x = W x_t + b`` is the input projection.
+where ``x = W x_t + b`` is the input projection. Both projections are
+:class:`~softalign.model.step_weights.RecurrentLinear`: under teacher forcing their weight
+gradients are one product over all steps.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from softalign.model.step_weights import RecurrentLinear
 
 State = tuple[torch.Tensor, ...]  # GRU: (h,); LSTM: (h, c); each (batch, hidden)
 
@@ -26,8 +30,8 @@ class GRUCell(nn.Module):
     def __init__(self, *, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.input_proj = nn.Linear(input_size, 3 * hidden_size)
-        self.hidden_proj = nn.Linear(hidden_size, 3 * hidden_size)
+        self.input_proj = RecurrentLinear(input_size, 3 * hidden_size)
+        self.hidden_proj = RecurrentLinear(hidden_size, 3 * hidden_size)
 
     def step(self, x_proj: torch.Tensor, state: State) -> State:
         """x_proj: (batch, 3*hidden) from ``input_proj``; returns the new state."""
@@ -46,8 +50,8 @@ class LSTMCell(nn.Module):
     def __init__(self, *, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.input_proj = nn.Linear(input_size, 4 * hidden_size)
-        self.hidden_proj = nn.Linear(hidden_size, 4 * hidden_size, bias=False)
+        self.input_proj = RecurrentLinear(input_size, 4 * hidden_size)
+        self.hidden_proj = RecurrentLinear(hidden_size, 4 * hidden_size, bias=False)
 
     def step(self, x_proj: torch.Tensor, state: State) -> State:
         h, c = state

@@ -24,6 +24,11 @@ from torch import nn
 from softalign.data.vocab import PAD_ID
 from softalign.model.attention import ATTENTIONS
 from softalign.model.cells import CELLS, State
+from softalign.model.step_weights import (
+    RecurrentLinear,
+    StepWeight,
+    one_weight_gradient_per_sequence,
+)
 
 
 @dataclass
@@ -100,7 +105,7 @@ class AttentionDecoder(nn.Module):
         )
         self.embedding_size = embedding_size
         self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None
-        self.output_state = nn.Linear(hidden_size + memory_size, output_size, bias=False)  # W_o
+        self.output_state = RecurrentLinear(hidden_size + memory_size, output_size, bias=False)
         self.output_embedding = nn.Linear(embedding_size, output_size)  # V_o, b_o
 
     # ------------------------------------------------------------------ state
@@ -134,13 +139,21 @@ class AttentionDecoder(nn.Module):
         gates = F.linear(embedded, first.weight[:, : self.embedding_size], first.bias)
         return gates, self.output_embedding(embedded)
 
+    def _feed_weight(self) -> StepWeight:
+        """The first layer's input weight for the fed vector (h̃_{t-1} or c), opened once per
+        sequence: its gradient is one product over all steps."""
+        return StepWeight(self.cells[0].input_proj.weight[:, self.embedding_size :])
+
     def _step(
-        self, gates: torch.Tensor, output_embedded: torch.Tensor, state: DecoderState
+        self,
+        gates: torch.Tensor,
+        output_embedded: torch.Tensor,
+        state: DecoderState,
+        feed_weight: StepWeight,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         if self.feed_size:
             fed = state.feed if self.input_feeding else state.summary
-            weight = self.cells[0].input_proj.weight[:, self.embedding_size :]
-            gates = gates + F.linear(fed, weight)
+            gates = gates + feed_weight(fed)
         hidden: list[State] = []
         for layer, cell in enumerate(self.cells):
             if layer > 0:
@@ -163,7 +176,7 @@ class AttentionDecoder(nn.Module):
         """One step for tokens (batch,): attentional vector (batch, output_size),
         attention weights (batch, src_len) or None, and the next state."""
         gates, output_embedded = self._embed(tokens)
-        return self._step(gates, output_embedded, state)
+        return self._step(gates, output_embedded, state, self._feed_weight())
 
     def forward(
         self, tgt_in: torch.Tensor, state: DecoderState
@@ -175,9 +188,13 @@ class AttentionDecoder(nn.Module):
         """
         gates, output_embedded = self._embed(tgt_in)  # (batch, tgt_len, ...)
         outputs, weights = [], []
-        for t in range(tgt_in.size(1)):
-            attentional, alpha, state = self._step(gates[:, t], output_embedded[:, t], state)
-            outputs.append(attentional)
-            weights.append(alpha)
+        with one_weight_gradient_per_sequence(self):
+            feed_weight = self._feed_weight()
+            # unbind, not gates[:, t]: one slice per step would zero-fill and add a full
+            # (batch, tgt_len, ...) gradient at every step; unbind's backward is one stack
+            for gates_t, embedded_t in zip(gates.unbind(1), output_embedded.unbind(1), strict=True):
+                attentional, alpha, state = self._step(gates_t, embedded_t, state, feed_weight)
+                outputs.append(attentional)
+                weights.append(alpha)
         attention = None if self.attention is None else torch.stack(weights, dim=1)
         return torch.stack(outputs, dim=1), attention

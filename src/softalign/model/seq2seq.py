@@ -9,6 +9,7 @@ from softalign.config import ModelConfig
 from softalign.data.vocab import PAD_ID
 from softalign.model.decoder import AttentionDecoder, DecoderState
 from softalign.model.encoder import RNNEncoder
+from softalign.model.generator_loss import generator_cross_entropy
 
 
 class Seq2Seq(nn.Module):
@@ -46,6 +47,15 @@ class Seq2Seq(nn.Module):
     def logits(self, attentional: torch.Tensor) -> torch.Tensor:
         """(..., output_size) -> (..., tgt_vocab)."""
         return self.generator(self.dropout(attentional))
+
+    def loss(
+        self, attentional: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0
+    ) -> torch.Tensor:
+        """Summed label-smoothed cross-entropy of ``logits(attentional)`` (N, output_size)
+        against ``target`` (N,), without materialising the (N, V) logits (fp32, 0-dim)."""
+        return generator_cross_entropy(
+            self.dropout(attentional), self.generator, target, label_smoothing
+        )
 
     def step(
         self, tokens: torch.Tensor, state: DecoderState

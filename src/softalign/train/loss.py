@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from softalign.data.batching import Batch, collate, token_batches
 from softalign.data.vocab import PAD_ID
@@ -27,10 +26,7 @@ def batch_loss(
     """
     attentional, _ = model(batch.src, batch.src_lengths, batch.tgt_in)  # (batch, tgt_len, out)
     real = batch.tgt_out != PAD_ID  # (batch, tgt_len)
-    logits = model.logits(attentional[real])  # (tokens, vocab)
-    loss = F.cross_entropy(
-        logits.float(), batch.tgt_out[real], label_smoothing=label_smoothing, reduction="sum"
-    )
+    loss = model.loss(attentional[real], batch.tgt_out[real], label_smoothing)
     return loss, int(real.sum())
 
 

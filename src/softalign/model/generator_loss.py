@@ -1,0 +1,90 @@
+"""The generator and the label-smoothed cross-entropy in one pass over row chunks.
+
+For the N real target positions, with attentional vectors ``x_i``, generator ``z = W x + b``
+over V words, target ``y_i`` and smoothing ε::
+
+    loss = Σ_i [ logsumexp(z_i) - (1-ε) z_{i,y_i} - (ε/V) Σ_v z_{i,v} ]
+    ∂loss/∂z_i = softmax(z_i) - q_i,   q_i = (1-ε) onehot(y_i) + ε/V
+    ∂loss/∂x = G W,   ∂loss/∂W = Gᵀ X,   ∂loss/∂b = Σ_i G_i      (G: the rows ∂loss/∂z_i)
+
+This is ``F.cross_entropy(generator(x), y, label_smoothing=ε, reduction="sum")``, computed
+``chunk_rows`` rows at a time: each chunk's logits are made, turned into their gradient in
+place and multiplied out while they are still in cache, so the (N, V) logits are never
+written to memory whole, and autograd records one node instead of a dozen (N, V) passes
+(softmax, smoothing sum, their backward). The gradients are computed in the forward pass when
+they are needed and scaled by the incoming gradient in backward. Under autocast the three
+products run in the autocast dtype; the softmax and the sums stay fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CHUNK_ROWS = 512
+
+
+class _GeneratorCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, target, smoothing: float, chunk_rows: int, grads: bool):
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        w = weight if dtype is None else weight.to(dtype)
+        b = None if bias is None else (bias if dtype is None else bias.to(dtype))
+        vocab = weight.size(0)
+        total = torch.zeros((), dtype=torch.float32, device=x.device)
+        grad_x = torch.empty_like(x) if grads else None
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if grads else None
+        grad_b = torch.zeros(vocab, dtype=torch.float32, device=x.device) if grads else None
+        for start in range(0, x.size(0), chunk_rows):
+            rows = slice(start, start + chunk_rows)
+            x_chunk = x[rows] if dtype is None else x[rows].to(dtype)
+            y = target[rows].unsqueeze(1)
+            log_p = torch.log_softmax(F.linear(x_chunk, w, b).float(), dim=1)  # (chunk, V)
+            total -= (1 - smoothing) * log_p.gather(1, y).sum()
+            if smoothing:
+                total -= smoothing / vocab * log_p.sum()
+            if not grads:
+                continue
+            # G = softmax - (1-ε) onehot(y); the constant -ε/V is added as rank-1 terms below
+            g = log_p.exp_()
+            g.scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
+            grad_b += g.sum(0)
+            g = g if dtype is None else g.to(dtype)
+            grad_x[rows] = g.mm(w).to(x.dtype)
+            grad_w.add_(g.t().mm(x_chunk))
+        if grads and smoothing:
+            uniform = smoothing / vocab
+            grad_x -= uniform * weight.detach().sum(0).to(grad_x.dtype)
+            grad_w -= uniform * x.detach().float().sum(0)
+            grad_b -= uniform * x.size(0)
+        ctx.save_for_backward(grad_x, grad_w.to(weight.dtype) if grads else None, grad_b)
+        ctx.has_bias = bias is not None
+        return total
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_total):
+        grad_x, grad_w, grad_b = ctx.saved_tensors
+        if grad_x is None:
+            raise RuntimeError("generator_cross_entropy ran without gradients; cannot backward")
+        grad_b = (grad_b * grad_total).to(grad_w.dtype) if ctx.has_bias else None
+        return grad_x * grad_total, grad_w * grad_total, grad_b, None, None, None, None
+
+
+def generator_cross_entropy(
+    x: torch.Tensor,
+    generator: torch.nn.Linear,
+    target: torch.Tensor,
+    label_smoothing: float = 0.0,
+    chunk_rows: int = CHUNK_ROWS,
+) -> torch.Tensor:
+    """Summed label-smoothed cross-entropy of ``generator(x)`` (N, V) against ``target`` (N,),
+    a 0-dim fp32 tensor (see the module doc)."""
+    weight, bias = generator.weight, generator.bias
+    grads = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    )
+    return _GeneratorCrossEntropy.apply(
+        x, weight, bias, target, float(label_smoothing), chunk_rows, grads
+    )
