@@ -14,6 +14,10 @@ notion of batch size in tokens (2000) and its own vocabulary table over those su
 peers keep the types seen in training, about 5.5k on the target side; softalign keeps all
 8k), which is why the MFU column counts each model's own generator size.
 
+``softalign-bf16`` is softalign with ``training.precision`` and ``decoding.precision`` bf16
+(autocast: bf16 matrix products on AMX, fp32 weights, softmax and attention); its MFU column
+is still against the fp32 peak.
+
 Phases (systems alternate within each, the order rotating between rounds):
 
 1. ``train``: ``--warmup`` + ``--steps`` steps per system and round, every step logged;
@@ -46,7 +50,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers_flops import ModelShape, matmul_peak_flops, train_flops_per_target_token  # noqa: E402
 from peers_setup import install_peer, log, prepare_data  # noqa: E402
-from peers_systems import Joey, OpenNMT, Softalign, System, median  # noqa: E402
+from peers_systems import Joey, OpenNMT, Softalign, SoftalignBF16, System, median  # noqa: E402
 
 from softalign.evaluate import score_corpus  # noqa: E402
 
@@ -66,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="throughput runs per system")
     p.add_argument("--budget-minutes", type=float, default=15.0)
     p.add_argument("--decode-sentences", type=int, default=0, help="0 = the whole test set")
-    p.add_argument("--systems", default="softalign,joey,onmt")
+    p.add_argument("--systems", default="softalign,softalign-bf16,joey,onmt")
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.steps, args.rounds = 3, 5, 1
@@ -79,6 +83,8 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
     for name in args.systems.split(","):
         if name == "softalign":
             systems.append(Softalign(data, Path(sys.executable)))
+        elif name == "softalign-bf16":
+            systems.append(SoftalignBF16(data, Path(sys.executable)))
         elif name == "joey":
             systems.append(Joey(data, install_peer(args.workdir, "joey")))
         elif name == "onmt":
@@ -86,7 +92,9 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
             onmt.build_vocab(args.workdir)
             systems.append(onmt)
         else:
-            raise SystemExit(f"--systems: unknown system {name!r} (softalign, joey, onmt)")
+            raise SystemExit(
+                f"--systems: unknown system {name!r} (softalign, softalign-bf16, joey, onmt)"
+            )
     return systems
 
 
@@ -131,20 +139,23 @@ def phase_train(args, systems, runs: Path, peak: float) -> list[str]:
             if isinstance(system, Softalign) and not system.same_vocab(run_dir):
                 raise RuntimeError("softalign trained a different SentencePiece model")
     src_len, tgt_len = lengths(systems[0].data, "train")
-    best_peer = max((median(v) for k, v in rates.items() if k != "softalign"), default=0.0)
+    best_peer = max(
+        (median(v) for k, v in rates.items() if not k.startswith("softalign")), default=0.0
+    )
     rows = [
         f"Training: median target tokens/s over steps {args.warmup + 1}-"
         f"{args.warmup + args.steps} ({args.rounds} run(s) each); fp32 matmul peak "
         f"{peak / 1e9:.0f} GFLOP/s.",
         "",
-        "| system | target vocab | target tok/s | vs best peer | train MFLOP/token | MFU "
-        "| peak RSS |",
+        "| system | target vocab | target tok/s | vs best peer | train MFLOP/token "
+        "| MFU (vs the fp32 peak) | peak RSS |",
         "|---|---|---|---|---|---|---|",
     ]
     for system in systems:
         tok_s = median(rates[system.name])
         flops = train_flops_per_target_token(ModelShape(), vocab[system.name], src_len, tgt_len)
-        ratio = f"{tok_s / best_peer:.2f}×" if best_peer and system.name == "softalign" else ""
+        ours = system.name.startswith("softalign")
+        ratio = f"{tok_s / best_peer:.2f}×" if best_peer and ours else ""
         rows.append(
             f"| {system.name} | {vocab[system.name]} | {tok_s:,.0f} | {ratio} "
             f"| {flops / 1e6:.1f} | {tok_s * flops / peak:.1%} | {rss[system.name]:,.0f} MB |"

@@ -158,6 +158,7 @@ class System:
 
 class Softalign(System):
     name = "softalign"
+    precision = "fp32"
 
     def config(self, max_steps: int, log_every: int) -> dict:
         """``configs/multi30k-en-de.yaml`` on the benchmark's files, with the joint 8k vocab."""
@@ -180,6 +181,7 @@ class Softalign(System):
             checkpoint_every=FOREVER,  # a checkpoint is written when training stops
         )
         config["decoding"]["max_length"] = DECODE_MAX_LENGTH
+        config["training"]["precision"] = config["decoding"]["precision"] = self.precision
         return config
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
@@ -228,6 +230,13 @@ class Softalign(System):
         proc = run_process(cmd, run_dir / f"decode.beam{beam}.log").check("softalign decode")
         timing = json.loads(proc.log.read_text().strip().splitlines()[-1])
         return Decoded(proc, timing["search_s"], out.read_text(encoding="utf-8").splitlines())
+
+
+class SoftalignBF16(Softalign):
+    """The same model trained and decoded under bf16 autocast (AMX matrix products)."""
+
+    name = "softalign-bf16"
+    precision = "bf16"
 
 
 def softalign_decode(run_dir: str, src: str, out: str, beam: str, batch_tokens: str) -> None:

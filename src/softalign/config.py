@@ -111,6 +111,7 @@ class DecodingConfig:
     max_length_ratio: float = 2.0
     max_length: int = 200
     batch_tokens: int = 4000
+    precision: str = "fp32"  # fp32 | bf16 (CPU with AMX/AVX-512 BF16, CUDA) | fp16 (CUDA)
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,11 @@ def validate(config: RunConfig) -> None:
     _require(dec.max_length_ratio > 0, "decoding.max_length_ratio", "must be positive")
     _require(dec.max_length >= 1, "decoding.max_length", "must be positive")
     _require(dec.batch_tokens >= 1, "decoding.batch_tokens", "must be positive")
+    _require(
+        dec.precision in ("fp32", "bf16", "fp16"),
+        "decoding.precision",
+        "must be fp32, bf16 or fp16",
+    )
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -145,6 +145,7 @@ class Translator:
             max_length=dec.max_length,
             batch_tokens=dec.batch_tokens,
             device=self.device,
+            precision=dec.precision,
         )
         results = [Translation(t, []) for t in texts]
         for index, hypotheses in zip(present, found, strict=True):

@@ -103,7 +103,7 @@ class CopyState:
     lengths: torch.Tensor  # (rows,)
     position: torch.Tensor  # (rows,) the next source word to emit
 
-    def index_select(self, index: torch.Tensor) -> CopyState:
+    def index_select(self, index: torch.Tensor, same_sources: bool = False) -> CopyState:
         return CopyState(self.src[index], self.lengths[index], self.position[index])
 
 

@@ -175,5 +175,6 @@ def beam_search(
         select = search.advance(log_probs, weights)
         if search.done:
             return search.results()
-        state = state.index_select(select)
+        # no sentence left the batch: rows only moved between the beams of their sentence
+        state = state.index_select(select, same_sources=select.numel() == tokens.numel())
         tokens = search.last_tokens

@@ -13,36 +13,47 @@ from softalign.model.seq2seq import Seq2Seq
 def greedy_search(
     model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_lengths: torch.Tensor
 ) -> list[Hypothesis]:
-    """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,)."""
+    """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,).
+
+    Sentences leave the batch when they end, so the model only computes for the rest.
+    """
     batch = src.size(0)
+    device = src.device
     state = model.start(src, src_lengths)
-    tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    total = torch.zeros(batch, device=src.device)
-    steps, weights_per_step = [], []
-    max_lengths = max_lengths.to(src.device)
-    for t in range(int(max_lengths.max())):
+    max_lengths = max_lengths.to(device)
+    steps = int(max_lengths.max())
+    tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    alive = torch.arange(batch, device=device)  # the original row of every state row
+    words = torch.full((batch, steps), EOS_ID, dtype=torch.long, device=device)
+    total = torch.zeros(batch, device=device)
+    attention = None
+    for t in range(steps):
         log_probs, weights, state = model.step(tokens, state)
-        best, tokens = log_probs.max(dim=-1)  # (batch,)
-        total += best.masked_fill(finished, 0.0)
-        steps.append(tokens)
-        weights_per_step.append(weights)
-        finished |= (tokens == EOS_ID) | (t + 1 >= max_lengths)
-        if bool(finished.all()):
+        best, tokens = log_probs.max(dim=-1)  # (alive,)
+        words[alive, t] = tokens
+        total[alive] += best
+        if weights is not None:
+            if attention is None:
+                attention = weights.new_zeros(batch, steps, weights.size(-1))
+            attention[alive, t] = weights
+        ended = (tokens == EOS_ID) | (t + 1 >= max_lengths[alive])
+        if bool(ended.all()):
             break
-    outputs = torch.stack(steps, dim=1).tolist()  # (batch, steps)
-    attention = None if weights_per_step[0] is None else torch.stack(weights_per_step, dim=1)
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            alive, tokens, state = alive[keep], tokens[keep], state.index_select(keep)
+    outputs = words.tolist()
     hypotheses = []
     for row, seq in enumerate(outputs):
         limit = int(max_lengths[row])
-        length = seq.index(EOS_ID) if EOS_ID in seq[:limit] else min(limit, len(seq))
+        length = seq.index(EOS_ID) if EOS_ID in seq[:limit] else limit
         hypotheses.append(
             Hypothesis(
                 tokens=seq[:length],
                 score=float(total[row]),
                 attention=None
                 if attention is None
-                else attention[row, :length, : int(src_lengths[row])].cpu(),
+                else attention[row, :length, : int(src_lengths[row])].float().cpu(),
             )
         )
     return hypotheses

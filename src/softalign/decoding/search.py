@@ -11,7 +11,18 @@ from softalign.decoding.beam import beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
+from softalign.errors import SoftalignError
 from softalign.model.seq2seq import Seq2Seq
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """Matrix products in ``precision`` (bf16/fp16) under autocast; softmax stays fp32."""
+    dtype = AUTOCAST_DTYPES[precision]
+    if precision == "fp16" and device.type != "cuda":
+        raise SoftalignError("decoding.precision fp16 needs a CUDA device (use bf16 on CPU)")
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def decode_ids(
@@ -25,18 +36,24 @@ def decode_ids(
     max_length: int = 200,
     batch_tokens: int = 4000,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
+    ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
     """
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in src_ids]
     budget = max(1, batch_tokens // beam)
-    with torch.inference_mode():
+    # no_grad rather than inference_mode under autocast: only there does autocast cache the
+    # low-precision copies of the weights instead of casting them at every step
+    no_grad = torch.inference_mode() if precision == "fp32" else torch.no_grad()
+    with no_grad, autocast(precision, device):
         for indices in token_batches([len(s) for s in src_ids], None, budget):
-            batch = collate(indices, src_ids).to(torch.device(device))
+            batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)
             if beam == 1 and nbest == 1:
                 found = [[h] for h in greedy_search(model, batch.src, batch.src_lengths, limits)]

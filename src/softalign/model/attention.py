@@ -15,10 +15,15 @@ Score functions (Bahdanau et al. 2015; Luong et al. 2015):
 
 The part of the score that only depends on the keys (``U h`` or ``W h``) is computed once
 per sentence by :meth:`project_keys`; the caller keeps it and passes it to every step.
+
+Under bf16 autocast only the query projection ``W s`` runs in bf16: the per-position work
+(scores, softmax, the weighted sum) stays fp32, which on the CPU is faster than casting the
+keys and the memory at every step, and bf16 ``tanh`` has no fast CPU kernel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -27,12 +32,17 @@ from torch import nn
 from softalign.model.step_weights import RecurrentLinear
 
 
+def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Autocast off on the tensor's device (a no-op where autocast is not on)."""
+    return torch.autocast(tensor.device.type, enabled=False)
+
+
 class Attention(nn.Module):
     """Base class: subclasses define :meth:`project_keys` and :meth:`score`."""
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        """(batch, src_len, key_size) -> the keys used by :meth:`score`."""
-        return memory
+        """(batch, src_len, key_size) -> the keys used by :meth:`score` (fp32)."""
+        return memory.float()
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """(batch, query_size), projected keys -> scores (batch, src_len)."""
@@ -51,9 +61,10 @@ class Attention(nn.Module):
         values: (batch, src_len, value_size); pad_mask: (batch, src_len), True at padding.
         Returns context (batch, value_size) and weights (batch, src_len) summing to 1.
         """
-        scores = self.score(query, keys).masked_fill(pad_mask, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)  # (batch, src_len)
-        context = torch.bmm(weights.unsqueeze(1), values).squeeze(1)  # (batch, value_size)
+        scores = self.score(query, keys)
+        with full_precision(values):
+            weights = torch.softmax(scores.masked_fill(pad_mask, float("-inf")), dim=-1)
+            context = torch.bmm(weights.unsqueeze(1), values.float()).squeeze(1)
         return context, weights
 
 
@@ -67,11 +78,13 @@ class AdditiveAttention(Attention):
         self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.key_proj(memory)  # (batch, src_len, hidden)
+        return self.key_proj(memory).float()  # (batch, src_len, hidden)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         query_proj = self.query_proj(query).unsqueeze(1)  # (batch, 1, hidden)
-        return self.energy(torch.tanh(query_proj + keys)).squeeze(-1)  # (batch, src_len)
+        with full_precision(keys):
+            energies = torch.tanh(query_proj.float() + keys)
+            return self.energy(energies).squeeze(-1)  # (batch, src_len)
 
 
 class DotAttention(Attention):
@@ -86,7 +99,9 @@ class DotAttention(Attention):
         self.scale = 1.0
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (batch, src_len)
+        with full_precision(keys):
+            scores = torch.bmm(keys, query.float().unsqueeze(-1)).squeeze(-1)
+        return scores * self.scale  # (batch, src_len)
 
 
 class ScaledDotAttention(DotAttention):
@@ -112,10 +127,12 @@ class GeneralAttention(Attention):
         self.scale = 1.0 / math.sqrt(query_size)
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.key_proj(memory)  # (batch, src_len, query_size)
+        return self.key_proj(memory).float()  # (batch, src_len, query_size)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1) * self.scale  # (batch, src_len)
+        with full_precision(keys):
+            scores = torch.bmm(keys, query.float().unsqueeze(-1)).squeeze(-1)
+        return scores * self.scale  # (batch, src_len)
 
 
 ATTENTIONS: dict[str, type[Attention]] = {

@@ -50,16 +50,23 @@ class DecoderState:
     pad_mask: torch.Tensor
     summary: torch.Tensor
 
-    def index_select(self, index: torch.Tensor) -> DecoderState:
-        """Reorder/select batch rows (beam search), e.g. ``index = [0, 0, 2]``."""
+    def index_select(self, index: torch.Tensor, same_sources: bool = False) -> DecoderState:
+        """Reorder/select batch rows (beam search), e.g. ``index = [0, 0, 2]``.
+
+        ``same_sources``: every row keeps the source sentence it had (beam search moving
+        hypotheses between the beams of one sentence, where every beam holds the same copy of
+        the source), so the source-side tensors (memory, keys, mask, summary) are kept as they
+        are instead of being copied.
+        """
         pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
+        source = (lambda t: t) if same_sources else pick
         return DecoderState(
             hidden=[tuple(pick(t) for t in layer) for layer in self.hidden],
             feed=pick(self.feed),
-            memory=pick(self.memory),
-            keys=pick(self.keys),
-            pad_mask=pick(self.pad_mask),
-            summary=pick(self.summary),
+            memory=source(self.memory),
+            keys=source(self.keys),
+            pad_mask=source(self.pad_mask),
+            summary=source(self.summary),
         )
 
 

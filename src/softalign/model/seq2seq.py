@@ -62,7 +62,9 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         """Log-probabilities (batch, tgt_vocab) of the next word after ``tokens`` (batch,)."""
         attentional, weights, state = self.decoder.step(tokens, state)
-        return torch.log_softmax(self.logits(attentional), dim=-1), weights, state
+        # fp32 scores for the search even when the products ran in bf16 (autocast keeps the
+        # log-softmax of a bf16 input in bf16 on the CPU)
+        return torch.log_softmax(self.logits(attentional).float(), dim=-1), weights, state
 
 
 def init_parameters(model: nn.Module, scale: float = 0.1) -> None:
