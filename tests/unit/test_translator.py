@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from softalign.errors import CheckpointError
+from softalign.errors import CheckpointError, SoftalignError
 from softalign.translator import Translator
 
 
@@ -48,3 +48,23 @@ def test_stream_keeps_input_order_across_chunks(tiny_run):
 def test_missing_run_directory_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         Translator.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_bf16_decoding_on_the_cpu_finds_the_fp32_translations(tiny_run, beam):
+    translator = Translator.load(tiny_run)
+    sources = ["ba be bi bo", "ka ke ki", "bo bi be ba ka", "ke ka"] * 3
+    full = translator.translate(sources, beam=beam)
+    translator.config = translator.config.replace(**{"decoding.precision": "bf16"})
+    low = translator.translate(sources, beam=beam)
+    assert sum(a.text == b.text for a, b in zip(full, low, strict=True)) >= len(sources) - 2
+    for result in low:  # scores and attention are fp32 and normalised under autocast too
+        assert result.attention.dtype == np.float32
+        assert np.allclose(result.attention.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_fp16_decoding_on_the_cpu_is_a_clear_error(tiny_run):
+    translator = Translator.load(tiny_run)
+    translator.config = translator.config.replace(**{"decoding.precision": "fp16"})
+    with pytest.raises(SoftalignError, match="decoding.precision fp16 needs a CUDA device"):
+        translator.translate(["ba be"], beam=1)
