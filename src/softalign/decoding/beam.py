@@ -68,14 +68,17 @@ class BeamSearch:
         reorder the model state with them.
         """
         alive, beam = self.sentences.numel(), self.beam
-        vocab = log_probs.size(-1)
+        width = min(2 * beam, log_probs.size(-1))
         self.step += 1
-        candidates = (self.scores.unsqueeze(-1) + log_probs.view(alive, beam, vocab)).view(
+        # the sentence's 2K best extensions are among the 2K best words of each hypothesis:
+        # take those first, so the scores are added to (rows, 2K) instead of (rows, vocab)
+        word_scores, word_ids = log_probs.topk(width, dim=-1)  # (rows, 2K)
+        candidates = (self.scores.unsqueeze(-1) + word_scores.view(alive, beam, width)).view(
             alive, -1
         )
-        top_scores, top_ids = candidates.topk(2 * beam, dim=-1)  # (alive, 2K), sorted
-        origins = torch.div(top_ids, vocab, rounding_mode="floor")  # beam each extends
-        words = top_ids % vocab
+        top_scores, top_ids = candidates.topk(min(2 * beam, candidates.size(1)), dim=-1)  # sorted
+        origins = torch.div(top_ids, width, rounding_mode="floor")  # beam each extends
+        words = word_ids.view(alive, -1).gather(1, top_ids)
         is_eos = words == EOS_ID
         rows = origins + torch.arange(alive, device=origins.device).unsqueeze(1) * beam
         step = (rows, words, top_scores, weights)
