@@ -46,13 +46,14 @@ def evaluate_files(
     length_penalty: float | None = None,
     device: str = "auto",
     hypotheses_path: str | Path | None = None,
+    precision: str | None = None,
 ) -> dict[str, float | str | int]:
     """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity."""
     from softalign.data.corpus import read_parallel
     from softalign.train.loss import corpus_loss
     from softalign.translator import Translator
 
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, device=device, precision=precision)
     pairs = read_parallel(src_path, ref_path)
     started = time.perf_counter()
     translations = translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)

@@ -82,15 +82,23 @@ class Translator:
 
     @classmethod
     def load(
-        cls, run_dir: str | Path, checkpoint: str | Path | None = None, device: str = "auto"
+        cls,
+        run_dir: str | Path,
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        precision: str | None = None,
     ) -> Translator:
-        """Load the best checkpoint of a run (else its latest, or the one named)."""
+        """Load the best checkpoint of a run (else its latest, or the one named).
+
+        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: run directory not found")
         if not (run_dir / "config.yaml").is_file():
             raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
         config = load_config(run_dir / "config.yaml")
+        if precision is not None:
+            config = config.replace(**{"decoding.precision": precision})
         path = (
             Path(checkpoint)
             if checkpoint

@@ -447,3 +447,22 @@ def test_errors_are_one_line_and_exit_2_in_a_real_process(tmp_path):
     assert process.returncode == 2
     assert err == "softalign: error: config key 'training.lr': expected a number, got 'fast'\n"
     assert error_line(err) and out == ""
+
+
+def test_fp16_decoding_on_the_cpu_is_a_one_line_error(tiny_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("ba de\n", encoding="utf-8")
+    line = fails_cleanly(
+        "translate", tiny_run, "-i", source, "--device", "cpu", "--precision", "fp16"
+    )
+    assert "decoding.precision fp16 needs a CUDA device" in line
+
+
+def test_bf16_translate_from_the_command_line(tiny_run, tmp_path):
+    source, output = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text("ba de\nko lu\n", encoding="utf-8")
+    code, _, stderr = run_cli(
+        "translate", tiny_run, "-i", source, "-o", output, "--device", "cpu", "--precision", "bf16"
+    )
+    assert code == 0, stderr
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 2

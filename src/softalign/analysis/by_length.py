@@ -105,13 +105,14 @@ def evaluate_by_length(
     beam: int | None = None,
     length_penalty: float | None = None,
     device: str = "auto",
+    precision: str | None = None,
 ) -> LengthReport:
     """Translate ``src_path`` with a run and score it overall and per length bucket."""
     from softalign.data.corpus import read_parallel
     from softalign.translator import Translator
 
     pairs = read_parallel(src_path, ref_path)
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, device=device, precision=precision)
     hypotheses = [
         t.text for t in translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)
     ]

@@ -28,12 +28,15 @@ def compare_runs(
     *,
     beam: int | None = None,
     device: str = "auto",
+    precision: str | None = None,
 ) -> dict[str, LengthReport]:
     """Translate the test set with every run; reports keyed by :func:`run_names`."""
     if len(set(map(str, run_dirs))) != len(run_dirs):
         raise SoftalignError("the same run directory is given twice")
     return {
-        name: evaluate_by_length(run_dir, src_path, ref_path, edges, beam=beam, device=device)
+        name: evaluate_by_length(
+            run_dir, src_path, ref_path, edges, beam=beam, device=device, precision=precision
+        )
         for name, run_dir in zip(run_names(run_dirs), run_dirs, strict=True)
     }
 

@@ -26,6 +26,7 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
         beam=args.beam,
         length_penalty=args.length_penalty,
         device=args.device,
+        precision=args.precision,
     )
     if args.output:
         Path(args.output).write_text("".join(h + "\n" for h in report.hypotheses), "utf-8")
@@ -124,6 +125,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_edges(args.buckets),
         beam=args.beam,
         device=args.device,
+        precision=args.precision,
     )
     if args.plot:
         plot_by_length({name: r.buckets for name, r in reports.items()}, args.plot)

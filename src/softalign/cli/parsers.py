@@ -51,6 +51,15 @@ def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_preprocess)
 
 
+def _add_precision_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="matrix products in bf16 (CPU with AMX/AVX-512 BF16, CUDA) or fp16 (CUDA) "
+        "under autocast (default: the run's decoding.precision, fp32)",
+    )
+
+
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate text with a trained run")
     p.add_argument("run_dir")
@@ -65,6 +74,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
     p.add_argument("--device", default="auto")
+    _add_precision_option(p)
     p.add_argument(
         "--attention",
         metavar="FILE.jsonl",
@@ -83,6 +93,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="also write the hypotheses to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
+    _add_precision_option(p)
     p.add_argument(
         "--by-length",
         action="store_true",
@@ -230,6 +241,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default from each config)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
+    _add_precision_option(p)
     p.set_defaults(func=cmd_compare)
 
 

@@ -26,7 +26,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from softalign.data.corpus import iter_lines
     from softalign.translator import Translator
 
-    translator = Translator.load(args.run_dir, device=args.device)
+    translator = Translator.load(args.run_dir, device=args.device, precision=args.precision)
     lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
     out = _open_output(args.output)
     attention_out = _open_for_writing(args.attention) if args.attention else None
@@ -64,6 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         length_penalty=args.length_penalty,
         device=args.device,
         hypotheses_path=args.output,
+        precision=args.precision,
     )
     if args.json:
         print(json.dumps(result))
