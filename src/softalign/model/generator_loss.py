@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 CHUNK_ROWS = 512
+SHAPE_ROWS = 64  # under autocast the last chunk is padded to a multiple of this
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):
@@ -36,22 +37,30 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
         grad_x = torch.empty_like(x) if grads else None
         grad_w = torch.zeros_like(weight, dtype=torch.float32) if grads else None
         grad_b = torch.zeros(vocab, dtype=torch.float32, device=x.device) if grads else None
-        for start in range(0, x.size(0), chunk_rows):
-            rows = slice(start, start + chunk_rows)
-            x_chunk = x[rows] if dtype is None else x[rows].to(dtype)
-            y = target[rows].unsqueeze(1)
+        n = x.size(0)
+        for start in range(0, n, chunk_rows):
+            real = min(chunk_rows, n - start)  # rows of this chunk
+            x_chunk = (
+                x[start : start + real] if dtype is None else x[start : start + real].to(dtype)
+            )
+            y = target[start : start + real].unsqueeze(1)
+            if dtype is not None and real % SHAPE_ROWS:
+                # oneDNN builds a low-precision kernel for every new matrix shape (~20 ms
+                # each): zero rows bring the last chunk to one of a few sizes
+                x_chunk = F.pad(x_chunk, (0, 0, 0, SHAPE_ROWS - real % SHAPE_ROWS))
             log_p = torch.log_softmax(F.linear(x_chunk, w, b).float(), dim=1)  # (chunk, V)
-            total -= (1 - smoothing) * log_p.gather(1, y).sum()
+            total -= (1 - smoothing) * log_p[:real].gather(1, y).sum()
             if smoothing:
-                total -= smoothing / vocab * log_p.sum()
+                total -= smoothing / vocab * log_p[:real].sum()
             if not grads:
                 continue
             # G = softmax - (1-ε) onehot(y); the constant -ε/V is added as rank-1 terms below
             g = log_p.exp_()
-            g.scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
+            g[real:] = 0.0  # padding rows: no gradient
+            g[:real].scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
             grad_b += g.sum(0)
             g = g if dtype is None else g.to(dtype)
-            grad_x[rows] = g.mm(w).to(x.dtype)
+            grad_x[start : start + real] = g.mm(w)[:real].to(x.dtype)
             grad_w.add_(g.t().mm(x_chunk))
         if grads and smoothing:
             uniform = smoothing / vocab

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+SHAPE_ROWS = 64  # under autocast, G and X get zero rows up to a multiple of this
+
 
 class _Tape:
     """The (x_t, g_t) pairs of one opened weight, and its low-precision copy under autocast."""
@@ -57,8 +59,17 @@ class _Open(torch.autograd.Function):
         if not tape.grads:
             return None, None, None
         steps = sorted(tape.grads)
-        grads = torch.cat([tape.grads[t] for t in steps])  # G: (steps·batch, out)
-        inputs = torch.cat([tape.inputs[t].to(grads.dtype) for t in steps])  # X, the same rows
+        grad_list = [tape.grads[t] for t in steps]
+        input_list = [tape.inputs[t].to(grad_list[0].dtype) for t in steps]
+        rows = sum(g.size(0) for g in grad_list)
+        if grad_list[0].dtype != tape.weight.dtype and rows % SHAPE_ROWS:
+            # low precision: oneDNN builds a kernel for every new matrix shape, and
+            # steps·batch is new at almost every batch; zero rows round it up
+            pad = SHAPE_ROWS - rows % SHAPE_ROWS
+            grad_list.append(grad_list[0].new_zeros(pad, grad_list[0].size(1)))
+            input_list.append(input_list[0].new_zeros(pad, input_list[0].size(1)))
+        grads = torch.cat(grad_list)  # G: (steps·batch, out)
+        inputs = torch.cat(input_list)  # X, the same rows
         tape.grads = {}
         weight_grad = grads.t().mm(inputs).to(tape.weight.dtype)
         bias_grad = grads.sum(0, dtype=tape.weight.dtype) if ctx.has_bias else None
