@@ -3,7 +3,8 @@
 # repository root, with softalign installed or importable from src/):
 #   bash benchmarks/gpu_check.sh [MULTI30K_DIR] [OUT_DIR] [MINUTES]
 # 1. the CUDA tests: fp32/bf16/fp16 training, fp16 resume with its loss scale, the same loss
-#    and translations on the GPU as on the CPU (tests/unit/test_cuda.py);
+#    and translations on the GPU as on the CPU, the chunked generator loss in fp32/bf16/fp16,
+#    decoder gradients GPU = CPU, bf16/fp16 decoding (tests/unit/test_cuda.py);
 # 2. training throughput on Multi30k En->De (configs/multi30k-en-de.yaml, the CPU model and
 #    batch), fp32 and bf16, 300 steps each;
 # 3. time to 32 BLEU on test2016 (beam 5) with bf16 for a MINUTES-minute budget (default 3),

@@ -1,5 +1,6 @@
 """The CUDA paths: training in fp32, bf16 and fp16 on a GPU, resuming with the loss scale,
-the same model and translations as on the CPU.
+the same model and translations as on the CPU, the chunked generator loss and the
+per-sequence weight gradients on the GPU, and bf16/fp16 decoding.
 
 Skipped where no CUDA device is present (CI); ``benchmarks/gpu_check.sh`` runs them on a GPU
 machine. NCCL needs two GPUs for a process group of two and is not covered here.
