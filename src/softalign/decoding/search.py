@@ -13,13 +13,12 @@ from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
 from softalign.errors import SoftalignError
 from softalign.model.seq2seq import Seq2Seq
-
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from softalign.train.precision import PRECISIONS
 
 
 def autocast(precision: str, device: torch.device) -> torch.autocast:
     """Matrix products in ``precision`` (bf16/fp16) under autocast; softmax stays fp32."""
-    dtype = AUTOCAST_DTYPES[precision]
+    dtype = PRECISIONS[precision]
     if precision == "fp16" and device.type != "cuda":
         raise SoftalignError("decoding.precision fp16 needs a CUDA device (use bf16 on CPU)")
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)

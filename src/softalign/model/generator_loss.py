@@ -21,15 +21,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from softalign.model.low_precision import autocast_dtype, padding_rows
+
 CHUNK_ROWS = 512
-SHAPE_ROWS = 64  # under autocast the last chunk is padded to a multiple of this
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, target, smoothing: float, chunk_rows: int, grads: bool):
-        device = x.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        dtype = autocast_dtype(x)
         w = weight if dtype is None else weight.to(dtype)
         b = None if bias is None else (bias if dtype is None else bias.to(dtype))
         vocab = weight.size(0)
@@ -44,10 +44,9 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
                 x[start : start + real] if dtype is None else x[start : start + real].to(dtype)
             )
             y = target[start : start + real].unsqueeze(1)
-            if dtype is not None and real % SHAPE_ROWS:
-                # oneDNN builds a low-precision kernel for every new matrix shape (~20 ms
-                # each): zero rows bring the last chunk to one of a few sizes
-                x_chunk = F.pad(x_chunk, (0, 0, 0, SHAPE_ROWS - real % SHAPE_ROWS))
+            pad = padding_rows(real, low_precision=dtype is not None)
+            if pad:
+                x_chunk = F.pad(x_chunk, (0, 0, 0, pad))
             log_p = torch.log_softmax(F.linear(x_chunk, w, b).float(), dim=1)  # (chunk, V)
             total -= (1 - smoothing) * log_p[:real].gather(1, y).sum()
             if smoothing:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SHAPE_ROWS = 64  # under autocast, G and X get zero rows up to a multiple of this
+from softalign.model.low_precision import autocast_dtype, padding_rows
 
 
 class _Tape:
@@ -62,10 +62,8 @@ class _Open(torch.autograd.Function):
         grad_list = [tape.grads[t] for t in steps]
         input_list = [tape.inputs[t].to(grad_list[0].dtype) for t in steps]
         rows = sum(g.size(0) for g in grad_list)
-        if grad_list[0].dtype != tape.weight.dtype and rows % SHAPE_ROWS:
-            # low precision: oneDNN builds a kernel for every new matrix shape, and
-            # steps·batch is new at almost every batch; zero rows round it up
-            pad = SHAPE_ROWS - rows % SHAPE_ROWS
+        pad = padding_rows(rows, low_precision=grad_list[0].dtype != tape.weight.dtype)
+        if pad:
             grad_list.append(grad_list[0].new_zeros(pad, grad_list[0].size(1)))
             input_list.append(input_list[0].new_zeros(pad, input_list[0].size(1)))
         grads = torch.cat(grad_list)  # G: (steps·batch, out)
@@ -81,9 +79,8 @@ class _Step(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, token, bias, tape: _Tape):
-        device = x.device.type
-        if torch.is_autocast_enabled(device):
-            dtype = torch.get_autocast_dtype(device)
+        dtype = autocast_dtype(x)
+        if dtype is not None:
             x, bias = x.to(dtype), None if bias is None else bias.to(dtype)
         out = F.linear(x, tape.weight_as(x.dtype), bias)
         ctx.tape, ctx.index = tape, len(tape.inputs)
