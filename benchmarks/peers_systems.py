@@ -213,10 +213,14 @@ class Softalign(System):
         ).read_bytes()
 
     def tgt_vocab_size(self, run_dir):
-        import sentencepiece as spm
+        """The generator's rows: the target pieces seen in training (``model.output_vocab``)."""
+        from safetensors import safe_open
 
-        model = spm.SentencePieceProcessor(model_file=str(run_dir / "spm.joint.model"))
-        return model.get_piece_size()
+        from softalign.train.checkpoint import latest_checkpoint
+
+        weights = latest_checkpoint(run_dir) / "model.safetensors"
+        with safe_open(str(weights), framework="pt") as tensors:
+            return tensors.get_slice("generator.bias").get_shape()[0]
 
     def decode(self, run_dir, split, beam, batch_tokens):
         src = self.data / f"{split}.en"

@@ -22,7 +22,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers_systems import Softalign  # noqa: E402
@@ -46,11 +45,8 @@ def timed_step(session, indices: list[int], times: dict[str, float]) -> int:
     attentional, _ = model.decoder(batch.tgt_in, state)
     marks.append(time.perf_counter())
     real = batch.tgt_out != PAD_ID
-    logits = model.logits(attentional[real])
     tokens = int(real.sum())
-    loss = F.cross_entropy(
-        logits, batch.tgt_out[real], label_smoothing=cfg.label_smoothing, reduction="sum"
-    )
+    loss = model.loss(attentional[real], batch.tgt_out[real], cfg.label_smoothing)
     marks.append(time.perf_counter())
     session.optimizer.zero_grad(set_to_none=True)
     (loss / tokens).backward()

@@ -73,6 +73,10 @@ class ModelConfig:
     bridge: bool = True
     output_size: int = 512  # deep output layer; must equal embedding_size when tied
     tie_embeddings: bool = False
+    # generator rows: "seen" = only the target words that occur in the training data (as
+    # OpenNMT-py and Joey NMT build their vocabularies), "all" = every subword of the target
+    # vocabulary; tied embeddings always use all
+    output_vocab: str = "seen"
     dropout: float = 0.2
 
 
@@ -267,6 +271,7 @@ def validate(config: RunConfig) -> None:
     _require(m.attention_size >= 1, "model.attention_size", "must be positive")
     _require(m.output_size >= 1, "model.output_size", "must be positive")
     _require(0 <= m.dropout < 1, "model.dropout", "must be in [0, 1)")
+    _require(m.output_vocab in ("seen", "all"), "model.output_vocab", "must be seen or all")
     encoder_out = m.encoder_hidden * (2 if m.bidirectional else 1)
     if m.attention in ("dot", "scaled_dot"):
         _require(

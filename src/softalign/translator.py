@@ -109,8 +109,13 @@ class Translator:
         state = ckpt.read_state(path)
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
-        model = build_model(config.model, len(src_vocab), len(tgt_vocab))
-        ckpt.load_weights(model, ckpt.load_tensors(path, "model.safetensors", state), path)
+        tensors = ckpt.load_tensors(path, "model.safetensors", state)
+        output_ids = tensors.get("output_ids")  # absent: the generator scores every id
+        try:
+            model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: output_ids: {exc}") from None
+        ckpt.load_weights(model, tensors, path)
         return cls(
             model=model.to(target),
             config=config,

@@ -16,20 +16,30 @@ V = 8  # ids 4..7 are words
 
 
 class MarkovModel:
-    """A stand-in for Seq2Seq whose next-word distribution depends only on the last word."""
+    """A stand-in for Seq2Seq whose next-word distribution depends only on the last word.
 
-    def __init__(self, table: dict[int, dict[int, float]]):
+    With ``output_ids`` its scores cover only those ids, column r scoring ``output_ids[r]``,
+    as a model whose generator keeps the words seen in training."""
+
+    def __init__(self, table: dict[int, dict[int, float]], output_ids: list[int] | None = None):
         self.table = torch.full((V, V), -1e9)
         for prev, nexts in table.items():
             for word, prob in nexts.items():
                 self.table[prev, word] = math.log(prob)
+        self.output_ids = None if output_ids is None else torch.tensor(output_ids)
         self.training = False
 
     def start(self, src, src_lengths):
         return _State(src.size(0))
 
     def step(self, tokens, state):
-        return self.table[tokens], torch.full((tokens.size(0), 1), 1.0), state
+        scores = self.table[tokens]
+        if self.output_ids is not None:
+            scores = scores[:, self.output_ids]
+        return scores, torch.full((tokens.size(0), 1), 1.0), state
+
+    def output_words(self, rows):
+        return rows if self.output_ids is None else self.output_ids[rows]
 
 
 class _State:
@@ -71,6 +81,17 @@ def test_beam_finds_the_better_sequence_greedy_misses():
     best = run_beam(model, beam=2)[0]
     assert best.tokens == [5]  # 0.4 * 1.0 = 0.4
     assert best.score == pytest.approx(math.log(0.4), abs=1e-5)
+
+
+def test_searches_map_generator_rows_back_to_vocabulary_ids():
+    # a generator without rows for ids 0 (PAD) and 2 (BOS): columns shift, words must not
+    kept = MarkovModel(TRAP, output_ids=[1, 3, 4, 5, 6, 7])
+    src = torch.ones(1, 1, dtype=torch.long)
+    assert greedy_search(kept, src, torch.tensor([1]), torch.tensor([10]))[0].tokens == [4]
+    full, found = run_beam(MarkovModel(TRAP), 4, nbest=4), run_beam(kept, 4, nbest=4)
+    assert [(h.tokens, round(h.score, 5)) for h in found] == [
+        (h.tokens, round(h.score, 5)) for h in full
+    ]
 
 
 def test_nbest_is_sorted_and_distinct():

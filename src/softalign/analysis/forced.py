@@ -103,15 +103,15 @@ def attend_ids(
     pairs = list(zip(src_ids, tgt_ids, strict=True))
     matrices = [np.zeros((len(t), len(s)), dtype=np.float32) for s, t in pairs]
     log_probs = [0.0] * len(src_ids)
-    present = [i for i, (s, t) in enumerate(pairs) if s and t]
+    present = [i for i, (s, _) in enumerate(pairs) if s]  # an empty target still has p(EOS)
     budget = translator.config.decoding.batch_tokens
     lengths = ([len(src_ids[i]) for i in present], [len(tgt_ids[i]) for i in present])
     for chunk in token_batches(*lengths, budget):
         indices = [present[k] for k in chunk]
         batch = collate(indices, src_ids, tgt_ids).to(device)
         attentional, attention = model(batch.src, batch.src_lengths, batch.tgt_in)
-        log_p = torch.log_softmax(model.logits(attentional).float(), dim=-1)  # (b, tgt, vocab)
-        gold = log_p.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)  # (b, tgt)
+        log_p = torch.log_softmax(model.logits(attentional).float(), dim=-1)  # (b, tgt, words)
+        gold = log_p.gather(-1, model.output_rows(batch.tgt_out).unsqueeze(-1)).squeeze(-1)
         gold = gold.masked_fill(batch.tgt_out == PAD_ID, 0.0).sum(dim=1)  # (b,)
         for row, index in enumerate(batch.indices):
             n_src, n_tgt = len(src_ids[index]), len(tgt_ids[index])

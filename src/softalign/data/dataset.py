@@ -3,13 +3,17 @@ the length filter (pairs over ``data.max_length`` subwords are dropped and count
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from softalign.config import DataConfig
 from softalign.data.corpus import ParallelText, drop_empty_and_long
-from softalign.data.vocab import SubwordVocab
+from softalign.data.vocab import EOS_ID, UNK_ID, SubwordVocab
 from softalign.errors import DataError
 
 log = logging.getLogger("softalign")
@@ -53,6 +57,17 @@ def load_vocabs(run_dir: Path, joint: bool) -> tuple[SubwordVocab, SubwordVocab]
     src_path, tgt_path = vocab_paths(run_dir, joint)
     src = SubwordVocab.load(src_path)
     return src, (src if tgt_path == src_path else SubwordVocab.load(tgt_path))
+
+
+def seen_ids(sequences: Sequence[Sequence[int]], vocab_size: int) -> list[int]:
+    """The increasing ids that occur in ``sequences``, plus UNK and EOS (the words a decoder
+    trained on them can learn to produce). Memory-mapped data is counted in one pass."""
+    flat = getattr(sequences, "ids", None)  # binarized.TokenSequences: one flat id array
+    if flat is None:
+        flat = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int64)
+    counts = np.bincount(np.asarray(flat, dtype=np.int64), minlength=vocab_size)
+    counts[[UNK_ID, EOS_ID]] += 1
+    return np.flatnonzero(counts).tolist()
 
 
 def encode_split(

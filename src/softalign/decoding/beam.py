@@ -36,13 +36,17 @@ class BeamSearch:
         length_penalty: float = 0.0,
         nbest: int = 1,
         src_lengths: torch.Tensor | None = None,
+        output_ids: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> None:
+        """``output_ids``: the vocabulary id of each log-probability column (default: the
+        column index itself)."""
         if not 1 <= nbest <= beam:
             raise ValueError(f"nbest must be in [1, beam={beam}], got {nbest}")
         self.beam, self.nbest, self.alpha = beam, nbest, length_penalty
         self.max_lengths = max_lengths.tolist()
         self.src_lengths = None if src_lengths is None else src_lengths.tolist()
+        self.output_ids = output_ids
         self.sentences = torch.arange(batch, device=device)  # original index of alive rows
         self.scores = torch.full((batch, beam), float("-inf"), device=device)
         self.scores[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -63,7 +67,7 @@ class BeamSearch:
     def advance(self, log_probs: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         """Extend the search by one word.
 
-        log_probs: (alive rows, vocab); weights: (alive rows, src_len) or None.
+        log_probs: (alive rows, output words); weights: (alive rows, src_len) or None.
         Returns the indices (new alive rows,) of the previous rows each new row continues:
         reorder the model state with them.
         """
@@ -73,6 +77,8 @@ class BeamSearch:
         # the sentence's 2K best extensions are among the 2K best words of each hypothesis:
         # take those first, so the scores are added to (rows, 2K) instead of (rows, vocab)
         word_scores, word_ids = log_probs.topk(width, dim=-1)  # (rows, 2K)
+        if self.output_ids is not None:
+            word_ids = self.output_ids[word_ids]
         candidates = (self.scores.unsqueeze(-1) + word_scores.view(alive, beam, width)).view(
             alive, -1
         )
@@ -170,6 +176,7 @@ def beam_search(
         length_penalty=length_penalty,
         nbest=nbest,
         src_lengths=src_lengths,
+        output_ids=model.output_ids,
         device=src.device,
     )
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=src.device)

@@ -29,7 +29,8 @@ def greedy_search(
     attention = None
     for t in range(steps):
         log_probs, weights, state = model.step(tokens, state)
-        best, tokens = log_probs.max(dim=-1)  # (alive,)
+        best, rows = log_probs.max(dim=-1)  # (alive,)
+        tokens = model.output_words(rows)
         words[alive, t] = tokens
         total[alive] += best
         if weights is not None:

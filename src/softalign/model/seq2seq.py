@@ -6,14 +6,20 @@ import torch
 from torch import nn
 
 from softalign.config import ModelConfig
-from softalign.data.vocab import PAD_ID
+from softalign.data.vocab import PAD_ID, UNK_ID
 from softalign.model.decoder import AttentionDecoder, DecoderState
 from softalign.model.encoder import RNNEncoder
 from softalign.model.generator_loss import generator_cross_entropy
 
 
 class Seq2Seq(nn.Module):
-    """p(y | x) = Π_t softmax(W_y h̃_t): encoder, attentional decoder, generator."""
+    """p(y | x) = Π_t softmax(W_y h̃_t): encoder, attentional decoder, generator.
+
+    The generator's rows are the *output words*: every target id, or only ``output_ids``
+    (the ids seen in the training targets, sorted). Row r scores vocabulary id
+    ``output_ids[r]``; :meth:`output_rows` maps ids to rows (an id without a row to UNK's) and
+    :meth:`output_words` maps rows back to ids. ``output_ids`` is saved with the weights.
+    """
 
     def __init__(
         self,
@@ -23,14 +29,50 @@ class Seq2Seq(nn.Module):
         tgt_vocab_size: int,
         tie_embeddings: bool,
         dropout: float,
+        output_ids: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.dropout = nn.Dropout(dropout)
-        self.generator = nn.Linear(decoder.output_size, tgt_vocab_size)
+        self.tgt_vocab_size = tgt_vocab_size
+        if output_ids is not None and tie_embeddings:
+            raise ValueError("tied embeddings score the whole target vocabulary")
+        rows = tgt_vocab_size if output_ids is None else len(output_ids)
+        self.generator = nn.Linear(decoder.output_size, rows)
         if tie_embeddings:
             self.generator.weight = decoder.embedding.weight
+        self.register_buffer("output_ids", None)
+        self.register_buffer("id_rows", None, persistent=False)
+        if output_ids is not None:
+            ids = torch.as_tensor(output_ids, dtype=torch.long)
+            if ids.dim() != 1 or not bool((ids[1:] > ids[:-1]).all()) or UNK_ID not in ids:
+                raise ValueError("output_ids must be increasing vocabulary ids including UNK")
+            if int(ids[-1]) >= tgt_vocab_size or int(ids[0]) < 0:
+                raise ValueError(f"output_ids must lie in [0, {tgt_vocab_size})")
+            self.register_buffer("output_ids", ids)
+            self.register_buffer("id_rows", self._id_rows(ids), persistent=False)
+            self.register_load_state_dict_post_hook(Seq2Seq._reindex)
+
+    def _id_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """(tgt_vocab,) the generator row of every id; ids without a row get UNK's."""
+        unk_row = int(torch.searchsorted(ids, UNK_ID))
+        rows = torch.full((self.tgt_vocab_size,), unk_row, dtype=torch.long, device=ids.device)
+        rows[ids] = torch.arange(len(ids), device=ids.device)
+        return rows
+
+    @staticmethod
+    def _reindex(module: nn.Module, incompatible) -> None:
+        if isinstance(module, Seq2Seq) and module.output_ids is not None:
+            module.id_rows = module._id_rows(module.output_ids)
+
+    def output_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Generator rows of vocabulary ``ids`` (any shape)."""
+        return ids if self.id_rows is None else self.id_rows[ids]
+
+    def output_words(self, rows: torch.Tensor) -> torch.Tensor:
+        """Vocabulary ids of generator ``rows`` (any shape)."""
+        return rows if self.output_ids is None else self.output_ids[rows]
 
     def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> DecoderState:
         """Encode src (batch, src_len) into the decoder's initial state."""
@@ -45,22 +87,24 @@ class Seq2Seq(nn.Module):
         return self.decoder(tgt_in, self.start(src, src_lengths))
 
     def logits(self, attentional: torch.Tensor) -> torch.Tensor:
-        """(..., output_size) -> (..., tgt_vocab)."""
+        """(..., output_size) -> (..., output words); see :meth:`output_rows`."""
         return self.generator(self.dropout(attentional))
 
     def loss(
         self, attentional: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0
     ) -> torch.Tensor:
         """Summed label-smoothed cross-entropy of ``logits(attentional)`` (N, output_size)
-        against ``target`` (N,), without materialising the (N, V) logits (fp32, 0-dim)."""
+        against the vocabulary ids ``target`` (N,), without materialising the (N, V) logits
+        (fp32, 0-dim)."""
         return generator_cross_entropy(
-            self.dropout(attentional), self.generator, target, label_smoothing
+            self.dropout(attentional), self.generator, self.output_rows(target), label_smoothing
         )
 
     def step(
         self, tokens: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
-        """Log-probabilities (batch, tgt_vocab) of the next word after ``tokens`` (batch,)."""
+        """Log-probabilities (batch, output words) of the next word after ``tokens`` (batch,);
+        :meth:`output_words` turns a chosen column into its vocabulary id."""
         attentional, weights, state = self.decoder.step(tokens, state)
         # fp32 scores for the search even when the products ran in bf16 (autocast keeps the
         # log-softmax of a bf16 input in bf16 on the CPU)
@@ -77,7 +121,14 @@ def init_parameters(model: nn.Module, scale: float = 0.1) -> None:
                 module.weight[PAD_ID].zero_()
 
 
-def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+def build_model(
+    config: ModelConfig,
+    src_vocab_size: int,
+    tgt_vocab_size: int,
+    output_ids: torch.Tensor | None = None,
+) -> Seq2Seq:
+    """The model of ``config``; ``output_ids`` (see :class:`Seq2Seq`) limits the generator to
+    those target ids (ignored with tied embeddings, which score every id)."""
     encoder = RNNEncoder(
         vocab_size=src_vocab_size,
         embedding_size=config.embedding_size,
@@ -107,6 +158,7 @@ def build_model(config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -
         tgt_vocab_size=tgt_vocab_size,
         tie_embeddings=config.tie_embeddings,
         dropout=config.dropout,
+        output_ids=None if config.tie_embeddings else output_ids,
     )
     init_parameters(model)
     return model

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign.config import RunConfig, load_config
+from softalign.data.dataset import seen_ids
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.model.seq2seq import build_model
 from softalign.train import checkpoint as ckpt
@@ -74,15 +75,19 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     precision = Precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
-    model = build_model(config.model, len(src_vocab), len(tgt_vocab)).to(device)
+    output_ids = None
+    if config.model.output_vocab == "seen":
+        output_ids = torch.tensor(seen_ids(train.tgt, len(tgt_vocab)))
+    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids).to(device)
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(cfg.seed + 7919 * ranks.rank)
     log.info(
-        "model: %.2fM parameters; vocab %d/%d; %d training pairs, %d validation pairs; %s"
-        + (f"; {ranks.world_size} processes" if ranks.active else ""),
+        "model: %.2fM parameters; vocab %d/%d (%d output words); %d training pairs, "
+        "%d validation pairs; %s" + (f"; {ranks.world_size} processes" if ranks.active else ""),
         sum(p.numel() for p in model.parameters()) / 1e6,
         len(src_vocab),
         len(tgt_vocab),
+        model.generator.out_features,
         len(train),
         len(valid),
         device,
