@@ -10,9 +10,10 @@ Input: Multi30k En-De. One joint 8k unigram SentencePiece model, trained by soft
 code on the training text, segments the text for everyone: softalign trains it itself from
 the same raw text (the harness checks it gets the same pieces and scores), Joey NMT
 tokenizes the raw text with it, OpenNMT-py reads the split copies. Each system keeps its own
-notion of batch size in tokens (2000) and its own vocabulary table over those subwords (the
-peers keep the types seen in training, about 5.5k on the target side; softalign keeps all
-8k), which is why the MFU column counts each model's own generator size.
+notion of batch size in tokens (2000) and its own vocabulary table over those subwords: the
+peers keep the types seen in training, about 5.5k on the target side, and so does softalign's
+generator (``model.output_vocab: seen``, its default; the ``target vocab`` column reads each
+model's generator size, and the MFU column counts it).
 
 ``softalign-bf16`` is softalign with ``training.precision`` and ``decoding.precision`` bf16
 (autocast: bf16 matrix products on AMX, fp32 weights, softmax and attention); its MFU column

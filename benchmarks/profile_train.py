@@ -1,12 +1,12 @@
 """Where softalign's training step spends its time, on the benchmark's model and data.
 
-    python benchmarks/profile_train.py [--workdir DIR] [--warmup 5] [--steps 20]
+    python benchmarks/profile_train.py [--workdir DIR] [--warmup 5] [--steps 20] [--precision bf16]
 
 Uses the data that ``peers.py`` prepares (``--workdir``, default ``~/.cache/softalign-bench``)
 and softalign's config ``configs/multi30k-en-de.yaml`` with the joint 8k vocabulary, as the
 benchmark does. Prints two Markdown tables:
 
-1. the step cut into its phases, timed with ``perf_counter`` around the calls that an fp32
+1. the step cut into its phases, timed with ``perf_counter`` around the calls that a
    single-process ``softalign.train.step.train_step`` makes (collate, encoder, decoder loop,
    generator and loss, backward, clipping, Adam), next to the speed of ``train_step`` itself;
 2. torch.profiler's operators by self CPU time over the measured steps, grouped.
@@ -40,13 +40,14 @@ def timed_step(session, indices: list[int], times: dict[str, float]) -> int:
     marks = [time.perf_counter()]
     batch = collate(indices, session.train.src, session.train.tgt)
     marks.append(time.perf_counter())
-    state = model.start(batch.src, batch.src_lengths)
-    marks.append(time.perf_counter())
-    attentional, _ = model.decoder(batch.tgt_in, state)
-    marks.append(time.perf_counter())
-    real = batch.tgt_out != PAD_ID
-    tokens = int(real.sum())
-    loss = model.loss(attentional[real], batch.tgt_out[real], cfg.label_smoothing)
+    with session.precision.autocast():
+        state = model.start(batch.src, batch.src_lengths)
+        marks.append(time.perf_counter())
+        attentional, _ = model.decoder(batch.tgt_in, state)
+        marks.append(time.perf_counter())
+        real = batch.tgt_out != PAD_ID
+        tokens = int(real.sum())
+        loss = model.loss(attentional[real], batch.tgt_out[real], cfg.label_smoothing)
     marks.append(time.perf_counter())
     session.optimizer.zero_grad(set_to_none=True)
     (loss / tokens).backward()
@@ -92,9 +93,11 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "softalign-bench")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = p.parse_args()
     data = args.workdir.expanduser() / "data"
     raw = Softalign(data, Path(sys.executable)).config(10**9, 1)
+    raw["training"]["precision"] = args.precision
     with tempfile.TemporaryDirectory() as tmp:
         session = prepare(from_dict(raw), Path(tmp), resume=False)
         session.model.train()
