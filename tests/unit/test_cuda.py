@@ -41,7 +41,7 @@ def test_training_on_cuda_lowers_the_loss_with_fp32_weights(tmp_path, precision)
     latest = ckpt.latest_checkpoint(tmp_path / "run")
     state = ckpt.read_state(latest)
     weights = ckpt.load_tensors(latest, "model.safetensors", state)
-    assert all(t.dtype == torch.float32 for t in weights.values())
+    assert all(t.dtype == torch.float32 for t in weights.values() if t.is_floating_point())
     scaler = state["precision"]
     assert (precision == "fp16") == bool(scaler)  # only fp16 keeps a loss scale
     if precision == "fp16":

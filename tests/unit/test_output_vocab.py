@@ -82,7 +82,14 @@ def test_a_run_saves_its_seen_words_and_translates_with_them(tmp_path):
     assert translator.model.generator.out_features == len(expected)
     src_ids = translator.src_vocab.encode(["a b c d e f", "g h i"])
     for beam in (1, 4):
-        found = decode_ids(translator.model, src_ids, beam=beam, max_length=20, nbest=beam)
+        found = decode_ids(
+            translator.model,
+            src_ids,
+            beam=beam,
+            max_length=20,
+            nbest=beam,
+            device=translator.device,
+        )
         words = {i for hypotheses in found for h in hypotheses for i in h.tokens}
         assert words and words <= set(expected)
 
