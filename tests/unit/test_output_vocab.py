@@ -15,7 +15,7 @@ from softalign.data.vocab import BOS_ID, EOS_ID, UNK_ID
 from softalign.decoding.search import decode_ids
 from softalign.model.seq2seq import build_model
 from softalign.train import checkpoint as ckpt
-from softalign.train.loop import train
+from softalign.train.loop import resume, train
 from softalign.translator import Translator
 
 SMALL = ModelConfig(
@@ -100,3 +100,16 @@ def test_output_vocab_all_scores_every_id(tmp_path):
     translator = Translator.load(tmp_path / "r")
     assert "output_ids" not in saved
     assert translator.model.generator.out_features == len(translator.tgt_vocab)
+
+
+def test_a_resumed_run_keeps_the_output_words_of_its_checkpoint(tmp_path):
+    train(tiny_config(), tmp_path / "r", max_steps=20, progress=False)
+    before = load_file(str(ckpt.latest_checkpoint(tmp_path / "r") / "model.safetensors"))
+    config_file = tmp_path / "r" / "config.yaml"  # the config now asks for every id
+    config_file.write_text(
+        config_file.read_text().replace("output_vocab: seen", "output_vocab: all")
+    )
+    resume(tmp_path / "r", max_steps=40, progress=False)
+    after = load_file(str(ckpt.latest_checkpoint(tmp_path / "r") / "model.safetensors"))
+    assert ckpt.latest_checkpoint(tmp_path / "r").name == "step-00000040"
+    assert torch.equal(after["output_ids"], before["output_ids"])

@@ -58,6 +58,20 @@ def setup_logging(run_dir: Path, ranks: Ranks) -> None:
     log.propagate = False
 
 
+def generator_words(
+    config: RunConfig, run_dir: Path, resume: bool, train_tgt, tgt_vocab_size: int
+) -> torch.Tensor | None:
+    """The target ids the generator scores (None: all). A resumed run keeps its checkpoint's,
+    whatever the data or ``model.output_vocab`` say now; a new run with ``output_vocab: seen``
+    takes the ids seen in its training targets."""
+    if resume and (path := ckpt.latest_checkpoint(run_dir)) is not None:
+        weights = ckpt.load_tensors(path, "model.safetensors", ckpt.read_state(path))
+        return weights.get("output_ids")
+    if config.model.output_vocab == "seen":
+        return torch.tensor(seen_ids(train_tgt, tgt_vocab_size))
+    return None
+
+
 def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     """Read data, build or load vocabularies, model and optimizer (and the checkpoint)."""
     cfg = config.training
@@ -75,9 +89,7 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     precision = Precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
-    output_ids = None
-    if config.model.output_vocab == "seen":
-        output_ids = torch.tensor(seen_ids(train.tgt, len(tgt_vocab)))
+    output_ids = generator_words(config, run_dir, resume, train.tgt, len(tgt_vocab))
     model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids).to(device)
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(cfg.seed + 7919 * ranks.rank)
