@@ -62,9 +62,9 @@ class Seq2Seq(nn.Module):
         return rows
 
     @staticmethod
-    def _reindex(module: nn.Module, incompatible) -> None:
-        if isinstance(module, Seq2Seq) and module.output_ids is not None:
-            module.id_rows = module._id_rows(module.output_ids)
+    def _reindex(module: Seq2Seq, incompatible) -> None:
+        """After ``load_state_dict``: the rows of the ``output_ids`` just loaded."""
+        module.id_rows = module._id_rows(module.output_ids)
 
     def output_rows(self, ids: torch.Tensor) -> torch.Tensor:
         """Generator rows of vocabulary ``ids`` (any shape)."""
