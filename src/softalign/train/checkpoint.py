@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from softalign.errors import CheckpointError
@@ -168,17 +168,6 @@ def load_tensors(directory: Path, name: str, state: dict[str, Any]) -> dict[str,
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
-
-
-def saved_tensor(directory: Path, name: str, key: str) -> torch.Tensor | None:
-    """One tensor of a checkpoint's tensor file (None when absent), read without the rest and
-    without the checksum: for deciding how to build what :func:`load_tensors` then fills."""
-    path = directory / name
-    try:
-        with safe_open(str(path), framework="pt") as tensors:
-            return tensors.get_tensor(key) if key in tensors.keys() else None
-    except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
 
 

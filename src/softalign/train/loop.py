@@ -65,7 +65,8 @@ def generator_words(
     whatever the data or ``model.output_vocab`` say now; a new run with ``output_vocab: seen``
     takes the ids seen in its training targets."""
     if resume and (path := ckpt.latest_checkpoint(run_dir)) is not None:
-        return ckpt.saved_tensor(path, "model.safetensors", "output_ids")
+        weights = ckpt.load_tensors(path, "model.safetensors", ckpt.read_state(path))
+        return weights.get("output_ids")
     if config.model.output_vocab == "seen":
         return torch.tensor(seen_ids(train_tgt, tgt_vocab_size))
     return None
