@@ -103,8 +103,12 @@ class CopyState:
     lengths: torch.Tensor  # (rows,)
     position: torch.Tensor  # (rows,) the next source word to emit
 
-    def index_select(self, index: torch.Tensor, same_sources: bool = False) -> CopyState:
-        return CopyState(self.src[index], self.lengths[index], self.position[index])
+    def select(self, rows: torch.Tensor, sources: torch.Tensor | None = None) -> CopyState:
+        # every hypothesis row keeps its own copy of the source, so ``sources`` is not needed
+        return CopyState(self.src[rows], self.lengths[rows], self.position[rows])
+
+    def repeat(self, times: int) -> CopyState:
+        return self.select(torch.arange(self.src.size(0)).repeat_interleave(times))
 
 
 class CopyModel:

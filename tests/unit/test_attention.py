@@ -96,3 +96,42 @@ def test_pad_mask_polarity_true_means_padding():
         torch.ones(1, 3), values, values, only_first
     )
     assert torch.allclose(weights, torch.tensor([[1.0, 0.0, 0.0]]))
+
+
+@pytest.mark.parametrize(
+    "cls", [AdditiveAttention, DotAttention, ScaledDotAttention, GeneralAttention]
+)
+def test_grouped_queries_share_their_sentence_as_if_it_were_copied(cls):
+    """A beam's K hypotheses read one copy of their source: the same context and weights as
+    with the source repeated for every hypothesis row."""
+    torch.manual_seed(2)
+    attention = cls(query_size=8, key_size=8, hidden_size=8)
+    values = torch.randn(3, 5, 8)
+    pad_mask = torch.arange(5) >= torch.tensor([5, 2, 4]).unsqueeze(1)
+    queries = torch.randn(3 * 4, 8)  # 4 hypotheses per sentence, sentence-major
+    with torch.no_grad():
+        grouped = attention(queries, attention.project_keys(values), values, pad_mask)
+        copied_values = values.repeat_interleave(4, 0)
+        copied = attention(
+            queries,
+            attention.project_keys(copied_values),
+            copied_values,
+            pad_mask.repeat_interleave(4, 0),
+        )
+    for mine, reference in zip(grouped, copied, strict=True):
+        assert mine.shape == reference.shape
+        assert torch.allclose(mine, reference, atol=1e-6)
+
+
+def test_additive_scores_in_cache_sized_chunks_equal_the_differentiable_path():
+    torch.manual_seed(3)
+    attention = AdditiveAttention(query_size=6, key_size=4, hidden_size=8)
+    attention.ENERGY_CHUNK = 2 * 3 * 8  # two sentences of 3 hypotheses × 1 position per chunk
+    keys = attention.project_keys(torch.randn(5, 7, 4)).detach()
+    queries = torch.randn(5, 3, 6)
+    reference = attention.score(queries, keys)  # gradients on: one pass, no chunks
+    assert reference.requires_grad
+    with torch.no_grad():
+        chunked = attention.score(queries, keys)
+    assert chunked.shape == (5, 3, 7)
+    assert torch.allclose(chunked, reference.detach(), atol=1e-6)

@@ -46,8 +46,11 @@ class _State:
     def __init__(self, n):
         self.n = n
 
-    def index_select(self, index, same_sources=False):
-        return _State(index.numel())
+    def select(self, rows, sources=None):
+        return _State(rows.numel())
+
+    def repeat(self, times):
+        return _State(self.n * times)
 
 
 # greedy takes 4 (0.6) then must end badly; the best sequence starts with 5 (0.4)
@@ -177,3 +180,26 @@ def test_batched_beam_equals_one_sentence_at_a_time():
         )[0]
         assert [h.tokens for h in alone] == [h.tokens for h in together[i]]
         assert alone[0].attention.shape == (len(alone[0].tokens), n)
+
+
+@pytest.mark.parametrize("attention", ["additive", "dot", "general", "none"])
+def test_beam_scores_are_the_models_log_probabilities_of_its_hypotheses(attention):
+    """Hypotheses move between beams and sentences leave the batch while the beams share one
+    copy of their source: every score must still be the teacher-forced log-probability."""
+    model = _tiny_model(attention, rnn_type="gru")
+    torch.manual_seed(5)
+    src = torch.randint(4, 20, (5, 6))
+    lengths = torch.tensor([6, 5, 3, 2, 1])
+    src[torch.arange(6) >= lengths.unsqueeze(1)] = 0
+    limit = 8
+    found = beam_search(model, src, lengths, torch.full((5,), limit), beam=3, nbest=3)
+    for i, hypotheses in enumerate(found):
+        assert len(hypotheses) == 3
+        for hypothesis in hypotheses:
+            tokens = hypothesis.tokens + ([EOS_ID] if len(hypothesis.tokens) < limit else [])
+            tgt_in = torch.tensor([[BOS_ID, *tokens[:-1]]])
+            with torch.no_grad():
+                attentional, _ = model(src[i : i + 1], lengths[i : i + 1], tgt_in)
+                log_probs = torch.log_softmax(model.logits(attentional), -1)[0]
+            expected = float(log_probs[torch.arange(len(tokens)), torch.tensor(tokens)].sum())
+            assert hypothesis.score == pytest.approx(expected, abs=1e-4)

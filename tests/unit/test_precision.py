@@ -41,3 +41,35 @@ def test_fp16_needs_cuda():
 def test_bad_precision_or_accumulation_names_the_key(key, value):
     with pytest.raises(ConfigError, match=key):
         tiny_config(**{key: value})
+
+
+def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding():
+    """Without gradients under bf16 autocast, products run on rows padded to a few shapes
+    (oneDNN builds a kernel per shape) and return exactly the unpadded rows' results."""
+    from softalign.model.low_precision import ShapeStableLinear, padding_rows
+
+    assert [padding_rows(n, True) for n in (1, 16, 17, 64, 65, 128)] == [15, 0, 15, 0, 63, 0]
+    assert padding_rows(65, False) == 0
+    torch.manual_seed(0)
+    layer = ShapeStableLinear(32, 24)
+    x = torch.randn(5, 70, 32)
+    calls = []
+    handle = torch.nn.functional.linear
+    try:
+
+        def spy(inp, weight, bias=None):
+            calls.append(inp.shape)
+            return handle(inp, weight, bias)
+
+        torch.nn.functional.linear = spy
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            padded = layer(x)
+            reference = handle(x, layer.weight, layer.bias)
+        with torch.no_grad():
+            full = layer(x)  # fp32: no padding
+    finally:
+        torch.nn.functional.linear = handle
+    assert calls[0] == (384, 32) and calls[1] == (5, 70, 32)  # 350 rows -> 6 × 64
+    assert padded.shape == (5, 70, 24) and padded.dtype == torch.bfloat16
+    assert torch.allclose(padded.float(), reference.float(), rtol=1e-2, atol=1e-2)
+    assert torch.allclose(full, handle(x, layer.weight, layer.bias))

@@ -98,4 +98,4 @@ class SubwordVocab:
 
     def pieces(self, ids: list[int]) -> list[str]:
         """The subword strings of ``ids`` (for attention labels)."""
-        return [self.processor.id_to_piece(i) for i in ids]
+        return self.processor.id_to_piece(list(ids))

@@ -54,6 +54,8 @@ class BeamSearch:
         self.attention: torch.Tensor | None = None  # (alive rows, steps, src_len)
         self.finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
         self.step = 0
+        # the previously alive sentences still alive after the last step (None: all of them)
+        self.kept: torch.Tensor | None = None
 
     @property
     def done(self) -> bool:
@@ -69,7 +71,7 @@ class BeamSearch:
 
         log_probs: (alive rows, output words); weights: (alive rows, src_len) or None.
         Returns the indices (new alive rows,) of the previous rows each new row continues:
-        reorder the model state with them.
+        reorder the model state with them; :attr:`kept` says which sentences stayed.
         """
         alive, beam = self.sentences.numel(), self.beam
         width = min(2 * beam, log_probs.size(-1))
@@ -95,6 +97,7 @@ class BeamSearch:
         keep_scores, keep = top_scores.masked_fill(is_eos, float("-inf")).topk(beam, dim=-1)
         done = self._sentences_done(keep_scores, keep, step)
         still = (~done).nonzero().squeeze(1)
+        self.kept = None if still.numel() == alive else still
         keep = keep.index_select(0, still)
         self.scores = keep_scores.index_select(0, still)
         self.sentences = self.sentences.index_select(0, still)
@@ -167,8 +170,7 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """Up to ``nbest`` hypotheses per source row, best first."""
     batch = src.size(0)
-    state = model.start(src, src_lengths)
-    state = state.index_select(torch.arange(batch, device=src.device).repeat_interleave(beam))
+    state = model.start(src, src_lengths).repeat(beam)  # the beams share their source
     search = BeamSearch(
         batch=batch,
         beam=beam,
@@ -185,6 +187,5 @@ def beam_search(
         select = search.advance(log_probs, weights)
         if search.done:
             return search.results()
-        # no sentence left the batch: rows only moved between the beams of their sentence
-        state = state.index_select(select, same_sources=select.numel() == tokens.numel())
+        state = state.select(select, search.kept)
         tokens = search.last_tokens

@@ -42,7 +42,7 @@ def greedy_search(
             break
         if bool(ended.any()):
             keep = (~ended).nonzero().squeeze(1)
-            alive, tokens, state = alive[keep], tokens[keep], state.index_select(keep)
+            alive, tokens, state = alive[keep], tokens[keep], state.select(keep, keep)
     outputs = words.tolist()
     hypotheses = []
     for row, seq in enumerate(outputs):

@@ -41,11 +41,12 @@ class Attention(nn.Module):
     """Base class: subclasses define :meth:`project_keys` and :meth:`score`."""
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        """(batch, src_len, key_size) -> the keys used by :meth:`score` (fp32)."""
+        """(sentences, src_len, key_size) -> the keys used by :meth:`score` (fp32)."""
         return memory.float()
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """(batch, query_size), projected keys -> scores (batch, src_len)."""
+        """Queries (sentences, group, query_size), projected keys -> scores
+        (sentences, group, src_len): every query of a sentence against its source."""
         raise NotImplementedError
 
     def forward(
@@ -57,19 +58,30 @@ class Attention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context and weights.
 
-        query: (batch, query_size); keys: from :meth:`project_keys`;
-        values: (batch, src_len, value_size); pad_mask: (batch, src_len), True at padding.
-        Returns context (batch, value_size) and weights (batch, src_len) summing to 1.
+        query: (rows, query_size), rows = sentences · group, row r attending to sentence
+        ``r // group`` (a beam's hypotheses share their source); keys: from
+        :meth:`project_keys`; values: (sentences, src_len, value_size); pad_mask:
+        (sentences, src_len), True at padding. Returns context (rows, value_size) and weights
+        (rows, src_len) summing to 1.
         """
-        scores = self.score(query, keys)
+        sentences, src_len = pad_mask.shape
+        queries = query.view(sentences, -1, query.size(-1))  # (sentences, group, query_size)
+        scores = self.score(queries, keys)
         with full_precision(values):
-            weights = torch.softmax(scores.masked_fill(pad_mask, float("-inf")), dim=-1)
-            context = torch.bmm(weights.unsqueeze(1), values.float()).squeeze(1)
-        return context, weights
+            weights = torch.softmax(scores.masked_fill(pad_mask.unsqueeze(1), float("-inf")), -1)
+            context = torch.bmm(weights, values.float())  # (sentences, group, value_size)
+        return context.view(query.size(0), -1), weights.view(query.size(0), src_len)
 
 
 class AdditiveAttention(Attention):
-    """Bahdanau: e_j = v · tanh(W s + U h_j)."""
+    """Bahdanau: e_j = v · tanh(W s + U h_j).
+
+    Without gradients (decoding) the (sentences, group, src_len, hidden) energies are made a
+    few sentences at a time, in place, so that they stay in the cache instead of passing
+    through memory three times (add, tanh, v·).
+    """
+
+    ENERGY_CHUNK = 1 << 18  # fp32 energies per chunk (1 MiB)
 
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int) -> None:
         super().__init__()
@@ -78,13 +90,23 @@ class AdditiveAttention(Attention):
         self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.key_proj(memory).float()  # (batch, src_len, hidden)
+        return self.key_proj(memory).float()  # (sentences, src_len, hidden)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        query_proj = self.query_proj(query).unsqueeze(1)  # (batch, 1, hidden)
+        query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
         with full_precision(keys):
-            energies = torch.tanh(query_proj.float() + keys)
-            return self.energy(energies).squeeze(-1)  # (batch, src_len)
+            query_proj, keys = query_proj.float(), keys.unsqueeze(1)  # keys: (n, 1, S, hidden)
+            v = self.energy.weight.view(-1)
+            if torch.is_grad_enabled():
+                return torch.tanh(query_proj + keys) @ v  # (sentences, group, src_len)
+            per_sentence = query_proj.size(1) * keys.size(2) * keys.size(3)
+            step = max(1, self.ENERGY_CHUNK // per_sentence)
+            scores = keys.new_empty(query_proj.shape[:2] + keys.shape[2:3])
+            for start in range(0, keys.size(0), step):
+                end = start + step
+                energies = torch.add(query_proj[start:end], keys[start:end]).tanh_()
+                torch.matmul(energies, v, out=scores[start:end])
+            return scores
 
 
 class DotAttention(Attention):
@@ -100,8 +122,8 @@ class DotAttention(Attention):
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         with full_precision(keys):
-            scores = torch.bmm(keys, query.float().unsqueeze(-1)).squeeze(-1)
-        return scores * self.scale  # (batch, src_len)
+            scores = torch.bmm(query.float(), keys.transpose(1, 2))
+        return scores * self.scale  # (sentences, group, src_len)
 
 
 class ScaledDotAttention(DotAttention):
@@ -131,8 +153,8 @@ class GeneralAttention(Attention):
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         with full_precision(keys):
-            scores = torch.bmm(keys, query.float().unsqueeze(-1)).squeeze(-1)
-        return scores * self.scale  # (batch, src_len)
+            scores = torch.bmm(query.float(), keys.transpose(1, 2))
+        return scores * self.scale  # (sentences, group, src_len)
 
 
 ATTENTIONS: dict[str, type[Attention]] = {

@@ -24,6 +24,7 @@ from torch import nn
 from softalign.data.vocab import PAD_ID
 from softalign.model.attention import ATTENTIONS
 from softalign.model.cells import CELLS, State
+from softalign.model.low_precision import ShapeStableLinear
 from softalign.model.step_weights import (
     RecurrentLinear,
     StepWeight,
@@ -33,14 +34,19 @@ from softalign.model.step_weights import (
 
 @dataclass
 class DecoderState:
-    """Everything one decoding step needs; every tensor's first dimension is the batch.
+    """Everything one decoding step needs.
 
-    hidden: per layer, (h,) for GRU or (h, c) for LSTM, each (batch, hidden)
-    feed: (batch, output_size) previous attentional vector (input feeding), else None
-    memory: (batch, src_len, memory_size) encoder annotations (attention values)
+    The decoder-side tensors have one row per hypothesis, the source-side tensors one row per
+    source sentence; ``group`` hypotheses in a row read the same sentence (row r reads sentence
+    ``r // group``: the K hypotheses of a beam share one copy of their source).
+
+    hidden: per layer, (h,) for GRU or (h, c) for LSTM, each (rows, hidden)
+    feed: (rows, output_size) previous attentional vector (input feeding), else None
+    memory: (sentences, src_len, memory_size) encoder annotations (attention values)
     keys: attention keys projected once per sentence, None without attention
-    pad_mask: (batch, src_len) True at source padding
-    summary: (batch, memory_size) the fixed-length sentence vector
+    pad_mask: (sentences, src_len) True at source padding
+    summary: (sentences, memory_size) the fixed-length sentence vector
+    group: rows per sentence
     """
 
     hidden: list[State]
@@ -49,25 +55,40 @@ class DecoderState:
     keys: torch.Tensor | None
     pad_mask: torch.Tensor
     summary: torch.Tensor
+    group: int = 1
 
-    def index_select(self, index: torch.Tensor, same_sources: bool = False) -> DecoderState:
-        """Reorder/select batch rows (beam search), e.g. ``index = [0, 0, 2]``.
-
-        ``same_sources``: every row keeps the source sentence it had (beam search moving
-        hypotheses between the beams of one sentence, where every beam holds the same copy of
-        the source), so the source-side tensors (memory, keys, mask, summary) are kept as they
-        are instead of being copied.
-        """
-        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        source = (lambda t: t) if same_sources else pick
+    def select(self, rows: torch.Tensor, sources: torch.Tensor | None = None) -> DecoderState:
+        """Keep the hypothesis rows ``rows`` (in that order; e.g. ``[0, 0, 2]``) and the source
+        sentences ``sources`` (None: all, unchanged). The result's row r must continue a
+        hypothesis of its sentence ``r // group``: greedy search passes the same indices for
+        both, beam search moves hypotheses between the beams of a sentence and drops finished
+        sentences."""
+        pick = lambda t, index: None if t is None else t.index_select(0, index)  # noqa: E731
+        source = (lambda t: t) if sources is None else (lambda t: pick(t, sources))
         return DecoderState(
-            hidden=[tuple(pick(t) for t in layer) for layer in self.hidden],
-            feed=pick(self.feed),
+            hidden=[tuple(pick(t, rows) for t in layer) for layer in self.hidden],
+            feed=pick(self.feed, rows),
             memory=source(self.memory),
             keys=source(self.keys),
             pad_mask=source(self.pad_mask),
             summary=source(self.summary),
+            group=self.group,
         )
+
+    def repeat(self, times: int) -> DecoderState:
+        """Every hypothesis row ``times`` times in a row (a beam of identical hypotheses), the
+        source sentences shared."""
+        copy = lambda t: None if t is None else t.repeat_interleave(times, dim=0)  # noqa: E731
+        return replace(
+            self,
+            hidden=[tuple(copy(t) for t in layer) for layer in self.hidden],
+            feed=copy(self.feed),
+            group=self.group * times,
+        )
+
+    def summary_rows(self) -> torch.Tensor:
+        """(rows, memory_size) the sentence vector of every hypothesis row."""
+        return self.summary if self.group == 1 else self.summary.repeat_interleave(self.group, 0)
 
 
 class AttentionDecoder(nn.Module):
@@ -113,7 +134,7 @@ class AttentionDecoder(nn.Module):
         self.embedding_size = embedding_size
         self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None
         self.output_state = RecurrentLinear(hidden_size + memory_size, output_size, bias=False)
-        self.output_embedding = nn.Linear(embedding_size, output_size)  # V_o, b_o
+        self.output_embedding = ShapeStableLinear(embedding_size, output_size)  # V_o, b_o
 
     # ------------------------------------------------------------------ state
     def init_state(
@@ -151,16 +172,21 @@ class AttentionDecoder(nn.Module):
         sequence: its gradient is one product over all steps."""
         return StepWeight(self.cells[0].input_proj.weight[:, self.embedding_size :])
 
+    def _fed(self, state: DecoderState) -> torch.Tensor:
+        """What the first layer reads besides the word: h̃_{t-1}, or c without attention."""
+        return state.feed if self.input_feeding else state.summary_rows()
+
     def _step(
         self,
         gates: torch.Tensor,
         output_embedded: torch.Tensor,
         state: DecoderState,
-        feed_weight: StepWeight,
+        feed_weight: StepWeight | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
-        if self.feed_size:
-            fed = state.feed if self.input_feeding else state.summary
-            gates = gates + feed_weight(fed)
+        """``gates``: the first layer's input projection of the word, plus that of the fed
+        vector when ``feed_weight`` is None."""
+        if self.feed_size and feed_weight is not None:
+            gates = gates + feed_weight(self._fed(state))
         hidden: list[State] = []
         for layer, cell in enumerate(self.cells):
             if layer > 0:
@@ -168,7 +194,7 @@ class AttentionDecoder(nn.Module):
             hidden.append(cell.step(gates, state.hidden[layer]))
         top = hidden[-1][0]  # s_t (batch, hidden)
         if self.attention is None:
-            context, weights = state.summary, None
+            context, weights = state.summary_rows(), None
         else:
             context, weights = self.attention(top, state.keys, state.memory, state.pad_mask)
         attentional = torch.tanh(
@@ -181,9 +207,14 @@ class AttentionDecoder(nn.Module):
         self, tokens: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         """One step for tokens (batch,): attentional vector (batch, output_size),
-        attention weights (batch, src_len) or None, and the next state."""
-        gates, output_embedded = self._embed(tokens)
-        return self._step(gates, output_embedded, state, self._feed_weight())
+        attention weights (batch, src_len) or None, and the next state.
+
+        The first layer's input projection is one product over ``[E y ; fed]`` with the whole
+        weight (the teacher-forced loop splits it to project all words at once)."""
+        embedded = self.dropout(self.embedding(tokens))
+        words = torch.cat([embedded, self._fed(state)], dim=-1) if self.feed_size else embedded
+        gates = self.cells[0].input_proj(words)
+        return self._step(gates, self.output_embedding(embedded), state, None)
 
     def forward(
         self, tgt_in: torch.Tensor, state: DecoderState

@@ -1,16 +1,25 @@
-"""What the hand-written autograd functions need to know about autocast.
+"""What the matrix products need to know about autocast.
 
 ``autocast_dtype`` is the dtype autocast would run a matrix product in on the tensor's device
-(None without autocast). ``padding_rows``: on the CPU, oneDNN builds a new bf16 kernel (~20 ms)
-for every new matrix shape, and token batches bring new row counts at almost every step (the
-last chunk of the generator, the steps·batch rows of a weight gradient); zero rows up to a
-multiple of ``SHAPE_ROWS`` keep the shapes few, so the kernels are reused. fp32 products
-(MKL) have no such cost and are not padded.
+(None without autocast). ``padding_rows``: on the CPU, oneDNN builds a new bf16 kernel for
+every new matrix shape (≈ 1 ms for a (150 × 512)·(512 × 1536) product, 5–8 ms for the
+(750 × 512)·(512 × 5,481) generator of a beam; it caches and reuses it afterwards), and batches
+bring new row counts all the time: token batches at almost every training step (the last chunk
+of the generator, the steps·batch rows of a weight gradient), and every sentence that ends in a
+search shrinks the batch. Zero rows up to a multiple of ``SHAPE_ROWS`` (of a quarter of it for
+small products) keep the shapes few, so the kernels are reused. fp32 products (MKL) have no
+such cost and are not padded.
+
+:class:`ShapeStableLinear` is an ``nn.Linear`` (same parameters and state dict) that pads its
+rows that way when it runs under CPU low-precision autocast without gradients, i.e. in bf16
+decoding; training pads where it builds its own products.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 SHAPE_ROWS = 64
 
@@ -21,5 +30,34 @@ def autocast_dtype(tensor: torch.Tensor) -> torch.dtype | None:
 
 
 def padding_rows(rows: int, low_precision: bool) -> int:
-    """Zero rows to add to a product's ``rows`` (0 in full precision)."""
-    return -rows % SHAPE_ROWS if low_precision else 0
+    """Zero rows to add to a product's ``rows`` (0 in full precision): up to a multiple of
+    ``SHAPE_ROWS``, or of ``SHAPE_ROWS // 4`` for at most ``SHAPE_ROWS`` rows (the last few
+    sentences of a search would otherwise compute up to 16 times their rows)."""
+    if not low_precision:
+        return 0
+    return -rows % (SHAPE_ROWS if rows > SHAPE_ROWS else SHAPE_ROWS // 4)
+
+
+def shape_stable_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``; without gradients under CPU low-precision autocast the
+    rows of ``x`` (all dimensions but the last) are zero-padded to a multiple of
+    ``SHAPE_ROWS`` for the product and the padding is dropped from the result."""
+    dtype = autocast_dtype(x)
+    if dtype is None or x.device.type != "cpu" or torch.is_grad_enabled():
+        return F.linear(x, weight, bias)
+    rows = x.reshape(-1, x.size(-1))
+    pad = padding_rows(rows.size(0), low_precision=True)
+    if not pad:
+        return F.linear(x, weight, bias)
+    padded = torch.cat([rows.to(dtype), rows.new_zeros(pad, rows.size(1), dtype=dtype)])
+    out = F.linear(padded, weight, bias)[: rows.size(0)]
+    return out.view(*x.shape[:-1], out.size(-1))
+
+
+class ShapeStableLinear(nn.Linear):
+    """``nn.Linear`` computed by :func:`shape_stable_linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return shape_stable_linear(x, self.weight, self.bias)

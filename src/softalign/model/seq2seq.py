@@ -10,6 +10,7 @@ from softalign.data.vocab import PAD_ID, UNK_ID
 from softalign.model.decoder import AttentionDecoder, DecoderState
 from softalign.model.encoder import RNNEncoder
 from softalign.model.generator_loss import generator_cross_entropy
+from softalign.model.low_precision import ShapeStableLinear
 
 
 class Seq2Seq(nn.Module):
@@ -39,7 +40,7 @@ class Seq2Seq(nn.Module):
         if output_ids is not None and tie_embeddings:
             raise ValueError("tied embeddings score the whole target vocabulary")
         rows = tgt_vocab_size if output_ids is None else len(output_ids)
-        self.generator = nn.Linear(decoder.output_size, rows)
+        self.generator = ShapeStableLinear(decoder.output_size, rows)
         if tie_embeddings:
             self.generator.weight = decoder.embedding.weight
         self.register_buffer("output_ids", None)
@@ -107,8 +108,9 @@ class Seq2Seq(nn.Module):
         :meth:`output_words` turns a chosen column into its vocabulary id."""
         attentional, weights, state = self.decoder.step(tokens, state)
         # fp32 scores for the search even when the products ran in bf16 (autocast keeps the
-        # log-softmax of a bf16 input in bf16 on the CPU)
-        return torch.log_softmax(self.logits(attentional).float(), dim=-1), weights, state
+        # log-softmax of a bf16 input in bf16 on the CPU); dtype= converts while normalising
+        logits = self.logits(attentional)
+        return torch.log_softmax(logits, dim=-1, dtype=torch.float32), weights, state
 
 
 def init_parameters(model: nn.Module, scale: float = 0.1) -> None:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from softalign.model.low_precision import autocast_dtype, padding_rows
+from softalign.model.low_precision import ShapeStableLinear, autocast_dtype, padding_rows
 
 
 class _Tape:
@@ -119,7 +119,7 @@ def _detach(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return None if tensor is None else tensor.detach()
 
 
-class RecurrentLinear(nn.Linear):
+class RecurrentLinear(ShapeStableLinear):
     """``nn.Linear`` for a layer applied at every step of a recurrence (see the module doc)."""
 
     _opened: StepWeight | None = None
