@@ -96,9 +96,9 @@ class AdditiveAttention(Attention):
         query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
         with full_precision(keys):
             query_proj, keys = query_proj.float(), keys.unsqueeze(1)  # keys: (n, 1, S, hidden)
+            if torch.is_grad_enabled():  # (sentences, group, src_len)
+                return self.energy(torch.tanh(query_proj + keys)).squeeze(-1)
             v = self.energy.weight.view(-1)
-            if torch.is_grad_enabled():
-                return torch.tanh(query_proj + keys) @ v  # (sentences, group, src_len)
             per_sentence = query_proj.size(1) * keys.size(2) * keys.size(3)
             step = max(1, self.ENERGY_CHUNK // per_sentence)
             scores = keys.new_empty(query_proj.shape[:2] + keys.shape[2:3])

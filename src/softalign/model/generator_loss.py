@@ -35,7 +35,10 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
         vocab = weight.size(0)
         total = torch.zeros((), dtype=torch.float32, device=x.device)
         grad_x = torch.empty_like(x) if grads else None
-        grad_w = torch.zeros_like(weight, dtype=torch.float32) if grads else None
+        # under autocast the weight gradient accumulates in the products' dtype (one addmm per
+        # chunk, fp32 inside each product) and is cast once: adding each chunk's low-precision
+        # product into an fp32 buffer costs a cast of the whole (V, d) matrix per chunk
+        grad_w = torch.zeros_like(weight, dtype=w.dtype) if grads else None
         grad_b = torch.zeros(vocab, dtype=torch.float32, device=x.device) if grads else None
         n = x.size(0)
         for start in range(0, n, chunk_rows):
@@ -60,7 +63,9 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
             grad_b += g.sum(0)
             g = g if dtype is None else g.to(dtype)
             grad_x[start : start + real] = g.mm(w)[:real].to(x.dtype)
-            grad_w.add_(g.t().mm(x_chunk))
+            grad_w.addmm_(g.t(), x_chunk)
+        if grads:
+            grad_w = grad_w.float()
         if grads and smoothing:
             uniform = smoothing / vocab
             grad_x -= uniform * weight.detach().sum(0).to(grad_x.dtype)
