@@ -74,11 +74,13 @@ class BeamSearch:
         reorder the model state with them; :attr:`kept` says which sentences stayed.
         """
         alive, beam = self.sentences.numel(), self.beam
-        width = min(2 * beam, log_probs.size(-1))
+        width = min(beam + 1, log_probs.size(-1))
         self.step += 1
-        # the sentence's 2K best extensions are among the 2K best words of each hypothesis:
-        # take those first, so the scores are added to (rows, 2K) instead of (rows, vocab)
-        word_scores, word_ids = log_probs.topk(width, dim=-1)  # (rows, 2K)
+        # a sentence's K best extensions that do not end in EOS, and the EOS ones among its K
+        # best, are among the K+1 best words of their hypothesis (a word with K+1 better words
+        # in its row, at most one of them EOS, has K better extensions not ending in EOS).
+        # Take those first, so the scores are added to (rows, K+1) instead of (rows, vocab)
+        word_scores, word_ids = log_probs.topk(width, dim=-1)  # (rows, K+1)
         if self.output_ids is not None:
             word_ids = self.output_ids[word_ids]
         candidates = (self.scores.unsqueeze(-1) + word_scores.view(alive, beam, width)).view(
