@@ -76,9 +76,9 @@ class Attention(nn.Module):
 class AdditiveAttention(Attention):
     """Bahdanau: e_j = v · tanh(W s + U h_j).
 
-    Without gradients (decoding) the (sentences, group, src_len, hidden) energies are made a
-    few sentences at a time, in place, so that they stay in the cache instead of passing
-    through memory three times (add, tanh, v·).
+    Without gradients on the CPU (decoding) the (sentences, group, src_len, hidden) energies
+    are made a few sentences at a time, in place, so that they stay in the cache instead of
+    passing through memory three times (add, tanh, v·); a GPU makes them in one pass.
     """
 
     ENERGY_CHUNK = 1 << 18  # fp32 energies per chunk (1 MiB)
@@ -96,7 +96,7 @@ class AdditiveAttention(Attention):
         query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
         with full_precision(keys):
             query_proj, keys = query_proj.float(), keys.unsqueeze(1)  # keys: (n, 1, S, hidden)
-            if torch.is_grad_enabled():  # (sentences, group, src_len)
+            if torch.is_grad_enabled() or keys.device.type != "cpu":  # one pass: autograd, GPUs
                 return self.energy(torch.tanh(query_proj + keys)).squeeze(-1)
             v = self.energy.weight.view(-1)
             per_sentence = query_proj.size(1) * keys.size(2) * keys.size(3)
