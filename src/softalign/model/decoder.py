@@ -24,6 +24,7 @@ from torch import nn
 from softalign.data.vocab import PAD_ID
 from softalign.model.attention import ATTENTIONS
 from softalign.model.cells import CELLS, State
+from softalign.model.dropout import Dropout
 from softalign.model.low_precision import ShapeStableLinear
 from softalign.model.step_weights import (
     RecurrentLinear,
@@ -114,7 +115,7 @@ class AttentionDecoder(nn.Module):
         self.rnn_type = rnn_type
         self.output_size = output_size
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         if attention == "none":
             self.attention, self.feed_size = None, memory_size
         else:

@@ -19,11 +19,11 @@ bidirectional GRU). On a GPU, where cuDNN runs a packed sequence in one call, th
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from softalign.data.vocab import PAD_ID
+from softalign.model.dropout import Dropout, dropout
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -42,7 +42,7 @@ class RNNEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = RNNS[rnn_type](
             embedding_size,
             hidden_size,
@@ -74,7 +74,7 @@ class RNNEncoder(nn.Module):
         layer_input = embedded
         for layer in range(self.rnn.num_layers):
             if layer > 0:
-                layer_input = F.dropout(layer_input, self.rnn.dropout, self.training)
+                layer_input = dropout(layer_input, self.rnn.dropout, self.training)
             outputs, finals = [], []
             for direction in range(self.directions):
                 x = layer_input if direction == 0 else _take(layer_input, reverse)

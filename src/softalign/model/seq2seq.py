@@ -8,6 +8,7 @@ from torch import nn
 from softalign.config import ModelConfig
 from softalign.data.vocab import PAD_ID, UNK_ID
 from softalign.model.decoder import AttentionDecoder, DecoderState
+from softalign.model.dropout import Dropout
 from softalign.model.encoder import RNNEncoder
 from softalign.model.generator_loss import generator_cross_entropy
 from softalign.model.low_precision import ShapeStableLinear
@@ -35,7 +36,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.tgt_vocab_size = tgt_vocab_size
         if output_ids is not None and tie_embeddings:
             raise ValueError("tied embeddings score the whole target vocabulary")
