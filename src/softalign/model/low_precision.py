@@ -42,8 +42,8 @@ def shape_stable_linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``F.linear(x, weight, bias)``; without gradients under CPU low-precision autocast the
-    rows of ``x`` (all dimensions but the last) are zero-padded to a multiple of
-    ``SHAPE_ROWS`` for the product and the padding is dropped from the result."""
+    rows of ``x`` (all dimensions but the last) are zero-padded as :func:`padding_rows` says
+    for the product, and the padding is dropped from the result."""
     dtype = autocast_dtype(x)
     if dtype is None or x.device.type != "cpu" or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
