@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from softalign.model.gru_layer import gru_cell_step, native_gru_available
 from softalign.model.step_weights import RecurrentLinear
 
 State = tuple[torch.Tensor, ...]  # GRU: (h,); LSTM: (h, c); each (batch, hidden)
@@ -36,8 +37,11 @@ class GRUCell(nn.Module):
     def step(self, x_proj: torch.Tensor, state: State) -> State:
         """x_proj: (batch, 3*hidden) from ``input_proj``; returns the new state."""
         (h,) = state
+        h_proj = self.hidden_proj(h)
+        if native_gru_available(h):  # the same gates in one pass (C kernel)
+            return (gru_cell_step(x_proj, h_proj, h),)
         x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
-        h_r, h_z, h_n = self.hidden_proj(h).chunk(3, dim=-1)
+        h_r, h_z, h_n = h_proj.chunk(3, dim=-1)
         reset = torch.sigmoid(x_r + h_r)
         update = torch.sigmoid(x_z + h_z)
         candidate = torch.tanh(x_n + reset * h_n)

@@ -13,7 +13,10 @@ it is, the backward direction reads every sentence reversed within its own lengt
 states are read at position n-1. On the CPU this is what PyTorch's recurrent kernels do fastest:
 a packed sequence's per-step slices cost a zero-filled full-size gradient each in backward
 (B = 150, 14 positions, fwd+bwd: 175 → 159 ms fp32, 142 → 116 ms bf16 for the whole 2-layer
-bidirectional GRU). On a GPU, where cuDNN runs a packed sequence in one call, the encoder packs.
+bidirectional GRU). A GRU's steps run on softalign's C kernels where they could be built
+(``model/gru_layer.py``: the gates in one pass per step, one weight-gradient product per layer):
+92 → 55 ms bf16, 133 → 107 ms fp32 for the same batch. On a GPU, where cuDNN runs a packed
+sequence in one call, the encoder packs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from softalign.data.vocab import PAD_ID
 from softalign.model.dropout import Dropout, dropout
+from softalign.model.gru_layer import gru_layer, native_gru_available
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -101,6 +105,8 @@ class RNNEncoder(nn.Module):
         """One layer and direction of ``self.rnn`` over (batch, src_len, in), from zeros."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         params = [getattr(self.rnn, f"{name}{suffix}") for name in _PARAMS]
+        if isinstance(self.rnn, nn.GRU) and native_gru_available(x):
+            return gru_layer(x, *params)
         state = x.new_zeros(1, x.size(0), self.rnn.hidden_size)
         if isinstance(self.rnn, nn.LSTM):
             out, _, _ = torch.lstm(

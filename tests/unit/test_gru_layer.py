@@ -1,0 +1,132 @@
+"""softalign's C kernels for the GRU compute what PyTorch's GRU computes, values and gradients,
+and the library falls back to PyTorch when they cannot be built."""
+
+import logging
+
+import pytest
+import torch
+
+from softalign import native
+from softalign.model import gru_layer
+from softalign.model.cells import GRUCell
+from softalign.model.encoder import RNNEncoder
+
+needs_kernels = pytest.mark.skipif(
+    native.gru_kernels() is None, reason="no C compiler: softalign's GRU kernels not built"
+)
+
+
+def _gru(batch: int, steps: int, hidden: int):
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(16, hidden, batch_first=True)
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0]
+    x = torch.randn(batch, steps, 16, requires_grad=True)
+    return x, params
+
+
+def _torch_gru(x, params):
+    state = x.new_zeros(1, x.size(0), params[1].size(1))
+    return torch.gru(x, state, params, True, 1, 0.0, True, False, True)[0]
+
+
+@needs_kernels
+@pytest.mark.parametrize("batch,hidden", [(5, 6), (40, 512)])  # one thread; two (≥ 16k gates)
+def test_layer_equals_torch_gru_values_and_gradients(batch, hidden):
+    x, params = _gru(batch, 7, hidden)
+    mine, reference = gru_layer.gru_layer(x, *params), _torch_gru(x, params)
+    assert torch.allclose(mine, reference, atol=1e-6)
+    weights = torch.randn_like(mine)
+    grads = torch.autograd.grad((mine * weights).sum(), [x, *params])
+    reference_grads = torch.autograd.grad((reference * weights).sum(), [x, *params])
+    for got, expected in zip(grads, reference_grads, strict=True):
+        assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4)
+
+
+@needs_kernels
+def test_layer_under_bf16_autocast_stays_close_to_fp32():
+    x, params = _gru(24, 6, 64)
+    reference = _torch_gru(x, params)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mine = gru_layer.gru_layer(x, *params)
+    assert mine.dtype == torch.float32  # the state stays fp32; only the products are bf16
+    assert (mine - reference).abs().max() < 0.03
+    (grad_x,) = torch.autograd.grad(mine.sum(), [x])
+    (reference_grad_x,) = torch.autograd.grad(reference.sum(), [x])
+    assert (grad_x - reference_grad_x).abs().max() < 0.05 * reference_grad_x.abs().max()
+
+
+@needs_kernels
+def test_layer_without_gradients_equals_the_one_with():
+    x, params = _gru(9, 5, 32)
+    with torch.no_grad():
+        plain = gru_layer.gru_layer(x, *params)
+    assert torch.equal(plain, gru_layer.gru_layer(x, *params).detach())
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cell_step_equals_the_operator_by_operator_gates(dtype):
+    """Strided input rows (one step of a (batch, T, 3H) tensor), gradients in input dtypes."""
+    torch.manual_seed(0)
+    rows, hidden = 40, 512
+    steps = torch.randn(rows, 3, 3 * hidden).to(dtype).requires_grad_()
+    h_proj = torch.randn(rows, 3 * hidden).to(dtype).requires_grad_()
+    h = torch.randn(rows, hidden).to(dtype).requires_grad_()
+    x_proj = steps.unbind(1)[1]
+
+    def reference(x_proj, h_proj, h):
+        x_r, x_z, x_n = x_proj.float().chunk(3, -1)
+        h_r, h_z, h_n = h_proj.float().chunk(3, -1)
+        reset, update = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        candidate = torch.tanh(x_n + reset * h_n)
+        return candidate + update * (h.float() - candidate)
+
+    mine, expected = gru_layer.gru_cell_step(x_proj, h_proj, h), reference(x_proj, h_proj, h)
+    assert torch.allclose(mine, expected, atol=1e-5)
+    weights = torch.randn(rows, hidden)
+    grads = torch.autograd.grad((mine * weights).sum(), [steps, h_proj, h])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [steps, h_proj, h])
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-2
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert got.dtype == dtype
+        assert (got.float() - want.float()).abs().max() <= tolerance * want.abs().max()
+
+
+def test_without_kernels_the_cell_and_encoder_use_torch(monkeypatch):
+    """The fallback (no compiler) computes the same as the kernels."""
+    torch.manual_seed(0)
+    cell = GRUCell(input_size=8, hidden_size=6)
+    encoder = RNNEncoder(
+        vocab_size=20,
+        embedding_size=8,
+        hidden_size=6,
+        num_layers=2,
+        bidirectional=True,
+        rnn_type="gru",
+        dropout=0.0,
+    )
+    x, h = torch.randn(3, 8), torch.randn(3, 6)
+    src, lengths = torch.randint(4, 20, (3, 5)), torch.tensor([5, 5, 5])
+    with_kernels = cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0]
+    for module in ("softalign.model.cells", "softalign.model.encoder"):
+        monkeypatch.setattr(f"{module}.native_gru_available", lambda _: False)
+    without = cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0]
+    for a, b in zip(with_kernels, without, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_switched_off_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("SOFTALIGN_CACHE", str(tmp_path))
+    native.gru_kernels.cache_clear()
+    try:
+        monkeypatch.setenv("SOFTALIGN_NATIVE", "0")
+        assert native.gru_kernels() is None
+        native.gru_kernels.cache_clear()
+        monkeypatch.setenv("SOFTALIGN_NATIVE", "1")
+        monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+        with caplog.at_level(logging.WARNING, logger="softalign"):
+            assert native.gru_kernels() is None
+        assert "could not be built" in caplog.text
+        assert not list(tmp_path.rglob("*.so"))
+    finally:
+        native.gru_kernels.cache_clear()  # the next call builds (or finds) the real library
