@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from softalign.model.additive_scores import additive_scores, native_scores_available
 from softalign.model.step_weights import RecurrentLinear
 
 
@@ -76,9 +77,11 @@ class Attention(nn.Module):
 class AdditiveAttention(Attention):
     """Bahdanau: e_j = v · tanh(W s + U h_j).
 
-    Without gradients on the CPU (decoding) the (sentences, group, src_len, hidden) energies
-    are made a few sentences at a time, in place, so that they stay in the cache instead of
-    passing through memory three times (add, tanh, v·); a GPU makes them in one pass.
+    On the CPU, softalign's C kernel makes each row of the energies, uses it and (under autograd)
+    stores it while it is in the cache (``model/additive_scores.py``). Without it, decoding
+    makes the (sentences, group, src_len, hidden) energies a few sentences at a time, in place,
+    so that they stay in the cache instead of passing through memory three times (add, tanh,
+    v·); a GPU makes them in one pass.
     """
 
     ENERGY_CHUNK = 1 << 18  # fp32 energies per chunk (1 MiB)
@@ -93,6 +96,8 @@ class AdditiveAttention(Attention):
         return self.key_proj(memory).float()  # (sentences, src_len, hidden)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        if native_scores_available(keys):  # one pass over the energies (C kernel)
+            return additive_scores(self.query_proj(query), keys, self.energy.weight.view(-1))
         query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
         with full_precision(keys):
             query_proj, keys = query_proj.float(), keys.unsqueeze(1)  # keys: (n, 1, S, hidden)

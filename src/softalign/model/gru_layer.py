@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from softalign.model.low_precision import autocast_dtype
-from softalign.native import gru_kernels
+from softalign.native import kernels
 
 
 def native_gru_available(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and gru_kernels() is not None
+    return x.device.type == "cpu" and kernels() is not None
 
 
 def gru_layer(
@@ -58,7 +58,7 @@ def _forward(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
     """States (batch, T, hidden); when ``keep``: the gates [r, z, n, q] (T, batch, 4·hidden)
     and the product inputs h_{t-1} (T, batch, hidden) for backward; and U in product dtype."""
-    kernels = gru_kernels()
+    library = kernels()
     batch, steps, gates = projected.shape
     hidden = gates // 3
     dtype = torch.bfloat16 if low else torch.float32
@@ -72,7 +72,7 @@ def _forward(
     for t in range(steps):
         if t > 0:
             torch.mm(inputs[t], weight.t(), out=recurrent)
-        kernels.gru_forward_step(
+        library.gru_forward_step(
             batch,
             hidden,
             projected.data_ptr() + t * gates * x_row,
@@ -110,7 +110,7 @@ class _GRULayer(torch.autograd.Function):
 
 
 def _backward(ctx, states: torch.Tensor, grad_states: torch.Tensor):
-    kernels = gru_kernels()
+    library = kernels()
     batch, steps, hidden = states.shape
     gates, dtype, weight, low = 3 * hidden, ctx.weight.dtype, ctx.weight, ctx.low
     grad_projected = states.new_empty(batch, steps, gates, dtype=ctx.x_dtype)
@@ -122,7 +122,7 @@ def _backward(ctx, states: torch.Tensor, grad_states: torch.Tensor):
     row = states.element_size()
     for t in reversed(range(steps)):
         later = t + 1 < steps
-        kernels.gru_backward_step(
+        library.gru_backward_step(
             batch,
             hidden,
             grad_states.data_ptr() + t * hidden * row,
@@ -179,7 +179,7 @@ def _step_forward(x_proj, h_proj, h, saved):
         h_proj = h_proj.float()
     rows, hidden = h.shape
     out = h.new_empty(rows, hidden, dtype=torch.float32)
-    gru_kernels().gru_forward_step(
+    kernels().gru_forward_step(
         rows,
         hidden,
         x_proj.data_ptr(),
@@ -219,7 +219,7 @@ class _GRUStep(torch.autograd.Function):
         grad_x = h.new_empty(rows, 3 * hidden, dtype=x_dtype)
         grad_h_proj = h.new_empty(rows, 3 * hidden, dtype=h_proj_dtype)
         grad_h = h.new_empty(rows, hidden)
-        gru_kernels().gru_backward_step(
+        kernels().gru_backward_step(
             rows,
             hidden,
             grad_out.data_ptr(),

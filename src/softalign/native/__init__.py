@@ -2,13 +2,14 @@
 
 PyTorch's CPU recurrence runs each step's gates as ~10 separate operators forward and ~20
 backward, each a pass over memory plus dispatcher and autograd book-keeping; at the batch sizes
-of training that is most of a recurrent layer's time. ``gru.c`` does a step's gates in one pass
-(see its header for the equations). The library is compiled with the machine's C compiler
+of training that is most of a recurrent layer's time. ``gru.c`` does a step's gates in one pass,
+``additive.c`` the additive attention's energies ``v · tanh(W s + U h)`` (see their headers for
+the equations). The library is compiled with the machine's C compiler
 (``$CC``, else ``cc``/``gcc``) for this CPU (``-march=native``) into
 ``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by the source, the flags
 and the CPU's features, and written atomically, so concurrent processes may build it at once.
 
-Without a compiler, or with ``SOFTALIGN_NATIVE=0``, :func:`gru_kernels` is None and callers use
+Without a compiler, or with ``SOFTALIGN_NATIVE=0``, :func:`kernels` is None and callers use
 PyTorch's own operators: same results up to rounding, slower.
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 log = logging.getLogger("softalign")
 
-SOURCE = Path(__file__).with_name("gru.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("gru.c", "additive.c")]
 # -ffast-math lets gcc call glibc's vector expf/tanhf (libmvec) inside the loops
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp", "-fPIC"]
 FLAGS += ["-shared"]
@@ -40,6 +41,16 @@ FORWARD_ARGS = [_i64, _i64, _ptr, _i64, _int, _ptr, _int, _ptr, _ptr, _i64, _ptr
 FORWARD_ARGS += [_ptr]
 BACKWARD_ARGS = [_i64, _i64, _ptr, _i64, _ptr, _ptr, _int, _ptr, _ptr, _i64, _ptr, _ptr, _i64]
 BACKWARD_ARGS += [_int, _ptr, _ptr]
+# additive_scores(n, G, S, D, q, k, v, e, T), additive_scores_backward(n, G, S, D, de, T, v, dq,
+#                 dk, dv): see additive.c
+SCORES_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr]
+SCORES_BACKWARD_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr]
+SIGNATURES = {
+    "gru_forward_step": FORWARD_ARGS,
+    "gru_backward_step": BACKWARD_ARGS,
+    "additive_scores": SCORES_ARGS,
+    "additive_scores_backward": SCORES_BACKWARD_ARGS,
+}
 
 
 def cache_dir() -> Path:
@@ -57,39 +68,40 @@ def _cpu_features() -> str:
 
 
 def build(compiler: str, target_dir: Path) -> Path:
-    """Compile ``gru.c`` into ``target_dir`` (once per source, flags and CPU) and return it."""
-    key = hashlib.sha256(
-        SOURCE.read_bytes() + " ".join([compiler, *FLAGS, _cpu_features()]).encode()
-    ).hexdigest()[:16]
-    target = target_dir / f"softalign-gru-{platform.machine()}-{key}.so"
+    """Compile the sources into ``target_dir`` (once per sources, flags and CPU); the path."""
+    digest = hashlib.sha256(" ".join([compiler, *FLAGS, _cpu_features()]).encode())
+    for source in SOURCES:
+        digest.update(source.read_bytes())
+    target = target_dir / f"softalign-kernels-{platform.machine()}-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
         built = Path(tmp) / target.name
-        cmd = [compiler, *FLAGS, "-o", str(built), str(SOURCE), "-lm"]
+        cmd = [compiler, *FLAGS, "-o", str(built), *map(str, SOURCES), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
         os.replace(built, target)  # atomic: another process may have built it meanwhile
     return target
 
 
 @functools.cache
-def gru_kernels() -> ctypes.CDLL | None:
-    """The loaded library with ``gru_forward_step`` and ``gru_backward_step``, or None."""
+def kernels() -> ctypes.CDLL | None:
+    """The loaded library (the functions of ``SIGNATURES``), or None."""
     if os.environ.get("SOFTALIGN_NATIVE", "1") == "0":
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        log.info("no C compiler found: recurrent layers use PyTorch's operators")
+        log.info("no C compiler found: softalign uses PyTorch's operators only")
         return None
     try:
         library = ctypes.CDLL(str(build(compiler, cache_dir() / "native")))
     except (OSError, subprocess.SubprocessError) as error:
-        detail = getattr(error, "stderr", None) or error
-        log.warning("softalign's GRU kernels could not be built (%s); using PyTorch's", detail)
+        output = getattr(error, "stderr", None) or ""
+        errors = [line for line in output.splitlines() if "error" in line]
+        detail = errors[0].strip() if errors else str(error).strip()
+        log.warning("softalign's C kernels could not be built (%s); using PyTorch's", detail)
         return None
-    library.gru_forward_step.argtypes = FORWARD_ARGS
-    library.gru_forward_step.restype = None
-    library.gru_backward_step.argtypes = BACKWARD_ARGS
-    library.gru_backward_step.restype = None
+    for name, argtypes in SIGNATURES.items():
+        function = getattr(library, name)
+        function.argtypes, function.restype = argtypes, None
     return library

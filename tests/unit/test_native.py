@@ -1,5 +1,6 @@
-"""softalign's C kernels for the GRU compute what PyTorch's GRU computes, values and gradients,
-and the library falls back to PyTorch when they cannot be built."""
+"""softalign's C kernels (GRU gates, additive attention scores) compute what PyTorch's operators
+compute, values and gradients, and the library falls back to PyTorch when they cannot be
+built."""
 
 import logging
 
@@ -8,11 +9,13 @@ import torch
 
 from softalign import native
 from softalign.model import gru_layer
+from softalign.model.additive_scores import additive_scores
+from softalign.model.attention import AdditiveAttention
 from softalign.model.cells import GRUCell
 from softalign.model.encoder import RNNEncoder
 
 needs_kernels = pytest.mark.skipif(
-    native.gru_kernels() is None, reason="no C compiler: softalign's GRU kernels not built"
+    native.kernels() is None, reason="no C compiler: softalign's C kernels not built"
 )
 
 
@@ -92,7 +95,27 @@ def test_cell_step_equals_the_operator_by_operator_gates(dtype):
         assert (got.float() - want.float()).abs().max() <= tolerance * want.abs().max()
 
 
-def test_without_kernels_the_cell_and_encoder_use_torch(monkeypatch):
+@needs_kernels
+@pytest.mark.parametrize("sentences,group,positions,size", [(3, 1, 5, 7), (12, 5, 9, 512)])
+def test_additive_scores_equal_v_tanh_q_plus_k(sentences, group, positions, size):
+    torch.manual_seed(0)
+    query = torch.randn(sentences, group, size, requires_grad=True)
+    keys = torch.randn(sentences, positions, size, requires_grad=True)
+    v = torch.randn(size, requires_grad=True)
+    expected = torch.tanh(query.unsqueeze(2) + keys.unsqueeze(1)) @ v  # (n, group, S)
+    mine = additive_scores(query, keys, v)
+    assert mine.shape == (sentences, group, positions)
+    assert torch.allclose(mine, expected, atol=1e-4)
+    with torch.no_grad():
+        assert torch.equal(additive_scores(query, keys, v), mine.detach())
+    weights = torch.randn_like(mine)
+    grads = torch.autograd.grad((mine * weights).sum(), [query, keys, v])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [query, keys, v])
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_without_kernels_cell_encoder_and_attention_use_torch(monkeypatch):
     """The fallback (no compiler) computes the same as the kernels."""
     torch.manual_seed(0)
     cell = GRUCell(input_size=8, hidden_size=6)
@@ -107,26 +130,35 @@ def test_without_kernels_the_cell_and_encoder_use_torch(monkeypatch):
     )
     x, h = torch.randn(3, 8), torch.randn(3, 6)
     src, lengths = torch.randint(4, 20, (3, 5)), torch.tensor([5, 5, 5])
-    with_kernels = cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0]
+    attention = AdditiveAttention(query_size=6, key_size=4, hidden_size=5)
+    memory, pad_mask = torch.randn(3, 5, 4), torch.zeros(3, 5, dtype=torch.bool)
+    pad_mask[1, 3:] = True
+
+    def run():
+        context = attention(h, attention.project_keys(memory), memory, pad_mask)[0]
+        return cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0], context
+
+    with_kernels = run()
     for module in ("softalign.model.cells", "softalign.model.encoder"):
         monkeypatch.setattr(f"{module}.native_gru_available", lambda _: False)
-    without = cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0]
+    monkeypatch.setattr("softalign.model.attention.native_scores_available", lambda _: False)
+    without = run()
     for a, b in zip(with_kernels, without, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_switched_off_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("SOFTALIGN_CACHE", str(tmp_path))
-    native.gru_kernels.cache_clear()
+    native.kernels.cache_clear()
     try:
         monkeypatch.setenv("SOFTALIGN_NATIVE", "0")
-        assert native.gru_kernels() is None
-        native.gru_kernels.cache_clear()
+        assert native.kernels() is None
+        native.kernels.cache_clear()
         monkeypatch.setenv("SOFTALIGN_NATIVE", "1")
         monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
         with caplog.at_level(logging.WARNING, logger="softalign"):
-            assert native.gru_kernels() is None
+            assert native.kernels() is None
         assert "could not be built" in caplog.text
         assert not list(tmp_path.rglob("*.so"))
     finally:
-        native.gru_kernels.cache_clear()  # the next call builds (or finds) the real library
+        native.kernels.cache_clear()  # the next call builds (or finds) the real library
