@@ -13,7 +13,9 @@ place and multiplied out while they are still in cache, so the (N, V) logits are
 written to memory whole, and autograd records one node instead of a dozen (N, V) passes
 (softmax, smoothing sum, their backward). The gradients are computed in the forward pass when
 they are needed and scaled by the incoming gradient in backward. Under autocast the three
-products run in the autocast dtype; the softmax and the sums stay fp32.
+products run in the autocast dtype; the softmax and the sums stay fp32. On the CPU the loss and G
+of a chunk are one pass per row of softalign's kernel (``native/cross_entropy.c``), G written
+over the logits in their own dtype.
 """
 
 from __future__ import annotations
@@ -22,8 +24,44 @@ import torch
 import torch.nn.functional as F
 
 from softalign.model.low_precision import autocast_dtype, padding_rows
+from softalign.native import kernels
 
 CHUNK_ROWS = 512
+
+
+def _torch_chunk(logits, real, y, smoothing, total, grad_b):
+    """Adds the chunk's loss to ``total``; returns G = softmax − (1−ε) onehot(y) (fp32, padding
+    rows zero) with its column sums added to ``grad_b``, or None without ``grad_b``."""
+    vocab = logits.size(1)
+    log_p = torch.log_softmax(logits.float(), dim=1)  # (chunk, V)
+    total -= (1 - smoothing) * log_p[:real].gather(1, y).sum()
+    if smoothing:
+        total -= smoothing / vocab * log_p[:real].sum()
+    if grad_b is None:
+        return None
+    # G = softmax - (1-ε) onehot(y); the constant -ε/V is added as rank-1 terms by the caller
+    g = log_p.exp_()
+    g[real:] = 0.0  # padding rows: no gradient
+    g[:real].scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
+    grad_b += g.sum(0)
+    return g
+
+
+def _native_chunk(logits, real, y, smoothing, grad_b) -> float:
+    """The chunk's loss (``native/cross_entropy.c``); with ``grad_b``, G overwrites ``logits``
+    and its column sums are added to ``grad_b``."""
+    targets = y.reshape(-1).contiguous()
+    return kernels().cross_entropy_chunk(
+        logits.size(0),
+        real,
+        logits.size(1),
+        logits.data_ptr(),
+        int(logits.dtype == torch.bfloat16),
+        targets.data_ptr(),
+        smoothing,
+        int(grad_b is not None),
+        None if grad_b is None else grad_b.data_ptr(),
+    )
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):
@@ -41,6 +79,7 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=w.dtype) if grads else None
         grad_b = torch.zeros(vocab, dtype=torch.float32, device=x.device) if grads else None
         n = x.size(0)
+        native = x.device.type == "cpu" and kernels() is not None
         for start in range(0, n, chunk_rows):
             real = min(chunk_rows, n - start)  # rows of this chunk
             x_chunk = (
@@ -50,18 +89,17 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
             pad = padding_rows(real, low_precision=dtype is not None)
             if pad:
                 x_chunk = F.pad(x_chunk, (0, 0, 0, pad))
-            log_p = torch.log_softmax(F.linear(x_chunk, w, b).float(), dim=1)  # (chunk, V)
-            total -= (1 - smoothing) * log_p[:real].gather(1, y).sum()
-            if smoothing:
-                total -= smoothing / vocab * log_p[:real].sum()
-            if not grads:
-                continue
-            # G = softmax - (1-ε) onehot(y); the constant -ε/V is added as rank-1 terms below
-            g = log_p.exp_()
-            g[real:] = 0.0  # padding rows: no gradient
-            g[:real].scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
-            grad_b += g.sum(0)
-            g = g if dtype is None else g.to(dtype)
+            logits = F.linear(x_chunk, w, b)  # (chunk, V)
+            if native and logits.dtype in (torch.float32, torch.bfloat16):  # one pass per row
+                total += _native_chunk(logits, real, y, smoothing, grad_b)
+                if not grads:
+                    continue
+                g = logits
+            else:
+                g = _torch_chunk(logits, real, y, smoothing, total, grad_b)
+                if g is None:
+                    continue
+                g = g if dtype is None else g.to(dtype)
             grad_x[start : start + real] = g.mm(w)[:real].to(x.dtype)
             grad_w.addmm_(g.t(), x_chunk)
         if grads:

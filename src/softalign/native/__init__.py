@@ -3,8 +3,9 @@
 PyTorch's CPU recurrence runs each step's gates as ~10 separate operators forward and ~20
 backward, each a pass over memory plus dispatcher and autograd book-keeping; at the batch sizes
 of training that is most of a recurrent layer's time. ``gru.c`` does a step's gates in one pass,
-``additive.c`` the additive attention's energies ``v · tanh(W s + U h)`` (see their headers for
-the equations). The library is compiled with the machine's C compiler
+``additive.c`` the additive attention's energies ``v · tanh(W s + U h)``, ``cross_entropy.c``
+the generator's label-smoothed cross-entropy and its gradient (see their headers for the
+equations). The library is compiled with the machine's C compiler
 (``$CC``, else ``cc``/``gcc``) for this CPU (``-march=native``) into
 ``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by the source, the flags
 and the CPU's features, and written atomically, so concurrent processes may build it at once.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 log = logging.getLogger("softalign")
 
-SOURCES = [Path(__file__).with_name(name) for name in ("gru.c", "additive.c")]
+SOURCES = [Path(__file__).with_name(name) for name in ("gru.c", "additive.c", "cross_entropy.c")]
 # -ffast-math lets gcc call glibc's vector expf/tanhf (libmvec) inside the loops
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp", "-fPIC"]
 FLAGS += ["-shared"]
@@ -45,11 +46,14 @@ BACKWARD_ARGS += [_int, _ptr, _ptr]
 #                 dk, dv): see additive.c
 SCORES_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr]
 SCORES_BACKWARD_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr]
-SIGNATURES = {
-    "gru_forward_step": FORWARD_ARGS,
-    "gru_backward_step": BACKWARD_ARGS,
-    "additive_scores": SCORES_ARGS,
-    "additive_scores_backward": SCORES_BACKWARD_ARGS,
+# cross_entropy_chunk(rows, real, V, z, low, y, eps, with_grad, db) -> loss: see cross_entropy.c
+CROSS_ENTROPY_ARGS = [_i64, _i64, _i64, _ptr, _int, _ptr, ctypes.c_float, _int, _ptr]
+SIGNATURES = {  # name: (argument types, result type)
+    "gru_forward_step": (FORWARD_ARGS, None),
+    "gru_backward_step": (BACKWARD_ARGS, None),
+    "additive_scores": (SCORES_ARGS, None),
+    "additive_scores_backward": (SCORES_BACKWARD_ARGS, None),
+    "cross_entropy_chunk": (CROSS_ENTROPY_ARGS, ctypes.c_double),
 }
 
 
@@ -101,7 +105,7 @@ def kernels() -> ctypes.CDLL | None:
         detail = errors[0].strip() if errors else str(error).strip()
         log.warning("softalign's C kernels could not be built (%s); using PyTorch's", detail)
         return None
-    for name, argtypes in SIGNATURES.items():
+    for name, (argtypes, restype) in SIGNATURES.items():
         function = getattr(library, name)
-        function.argtypes, function.restype = argtypes, None
+        function.argtypes, function.restype = argtypes, restype
     return library
