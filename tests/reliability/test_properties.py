@@ -135,6 +135,11 @@ class CopyModel:
         logits[:, PAD_ID] = -1e4
         return logits.log_softmax(-1), None, CopyState(state.src, state.lengths, state.position + 1)
 
+    def step_best(self, tokens: torch.Tensor, state: CopyState, k: int):
+        log_probs, weights, state = self.step(tokens, state)
+        values, rows = log_probs.topk(min(k, log_probs.size(-1)), dim=-1)
+        return values, rows, weights, state
+
     def output_words(self, rows: torch.Tensor) -> torch.Tensor:
         return rows
 

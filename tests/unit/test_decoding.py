@@ -38,6 +38,11 @@ class MarkovModel:
             scores = scores[:, self.output_ids]
         return scores, torch.full((tokens.size(0), 1), 1.0), state
 
+    def step_best(self, tokens, state, k):
+        log_probs, weights, state = self.step(tokens, state)
+        values, rows = log_probs.topk(min(k, log_probs.size(-1)), dim=-1)
+        return values, rows, weights, state
+
     def output_words(self, rows):
         return rows if self.output_ids is None else self.output_ids[rows]
 

@@ -11,6 +11,7 @@ from softalign import native
 from softalign.model import gru_layer
 from softalign.model.additive_scores import additive_scores
 from softalign.model.attention import AdditiveAttention
+from softalign.model.best_words import best_words
 from softalign.model.cells import GRUCell
 from softalign.model.encoder import RNNEncoder
 
@@ -162,3 +163,27 @@ def test_switched_off_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path, ca
         assert not list(tmp_path.rglob("*.so"))
     finally:
         native.kernels.cache_clear()  # the next call builds (or finds) the real library
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+@pytest.mark.parametrize("k", [1, 6])
+def test_best_words_are_the_top_k_of_the_log_softmax(kernel, k, monkeypatch):
+    if not kernel:
+        monkeypatch.setattr("softalign.model.best_words.kernels", lambda: None)
+    elif native.kernels() is None:
+        pytest.skip("no C compiler: softalign's C kernels not built")
+    torch.manual_seed(0)
+    logits = torch.randn(37, 300) * 3
+    log_probs, columns = best_words(logits, k)
+    expected, expected_columns = torch.log_softmax(logits, -1).topk(k, -1)
+    assert torch.allclose(log_probs, expected, atol=1e-5)
+    assert torch.equal(columns, expected_columns)
+    # bf16 logits tie often: the values are the top k, each at the column it names
+    low = logits.bfloat16()
+    log_probs, columns = best_words(low, k)
+    full = torch.log_softmax(low, -1, dtype=torch.float32)
+    assert log_probs.dtype == torch.float32
+    assert torch.allclose(log_probs, full.topk(k, -1).values, atol=1e-5)
+    assert torch.allclose(full.gather(1, columns), log_probs, atol=1e-5)
+    with pytest.raises(ValueError, match="k must be"):
+        best_words(logits, 301)

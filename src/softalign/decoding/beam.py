@@ -73,14 +73,26 @@ class BeamSearch:
         Returns the indices (new alive rows,) of the previous rows each new row continues:
         reorder the model state with them; :attr:`kept` says which sentences stayed.
         """
+        word_scores, word_ids = log_probs.topk(self.width(log_probs.size(-1)), dim=-1)
+        return self.advance_best(word_scores, word_ids, weights)
+
+    def width(self, words: int) -> int:
+        """How many of each hypothesis's best words :meth:`advance_best` needs: K + 1.
+
+        A sentence's K best extensions that do not end in EOS, and the EOS ones among its K
+        best, are among the K+1 best words of their hypothesis (a word with K+1 better words in
+        its row, at most one of them EOS, has K better extensions not ending in EOS), so the
+        scores are added to (rows, K+1) instead of (rows, vocab)."""
+        return min(self.beam + 1, words)
+
+    def advance_best(
+        self, word_scores: torch.Tensor, word_ids: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        """:meth:`advance` given each alive row's :meth:`width` best log-probabilities
+        (rows, width), best first, and their columns."""
         alive, beam = self.sentences.numel(), self.beam
-        width = min(beam + 1, log_probs.size(-1))
+        width = word_scores.size(-1)
         self.step += 1
-        # a sentence's K best extensions that do not end in EOS, and the EOS ones among its K
-        # best, are among the K+1 best words of their hypothesis (a word with K+1 better words
-        # in its row, at most one of them EOS, has K better extensions not ending in EOS).
-        # Take those first, so the scores are added to (rows, K+1) instead of (rows, vocab)
-        word_scores, word_ids = log_probs.topk(width, dim=-1)  # (rows, K+1)
         if self.output_ids is not None:
             word_ids = self.output_ids[word_ids]
         candidates = (self.scores.unsqueeze(-1) + word_scores.view(alive, beam, width)).view(
@@ -184,9 +196,9 @@ def beam_search(
         device=src.device,
     )
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=src.device)
-    while True:
-        log_probs, weights, state = model.step(tokens, state)
-        select = search.advance(log_probs, weights)
+    while True:  # each hypothesis's K+1 best words (fewer if the vocabulary is smaller)
+        word_scores, word_rows, weights, state = model.step_best(tokens, state, beam + 1)
+        select = search.advance_best(word_scores, word_rows, weights)
         if search.done:
             return search.results()
         state = state.select(select, search.kept)

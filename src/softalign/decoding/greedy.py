@@ -28,8 +28,8 @@ def greedy_search(
     total = torch.zeros(batch, device=device)
     attention = None
     for t in range(steps):
-        log_probs, weights, state = model.step(tokens, state)
-        best, rows = log_probs.max(dim=-1)  # (alive,)
+        best, rows, weights, state = model.step_best(tokens, state, 1)
+        best, rows = best.squeeze(1), rows.squeeze(1)  # (alive,)
         tokens = model.output_words(rows)
         words[alive, t] = tokens
         total[alive] += best

@@ -7,6 +7,7 @@ from torch import nn
 
 from softalign.config import ModelConfig
 from softalign.data.vocab import PAD_ID, UNK_ID
+from softalign.model.best_words import best_words
 from softalign.model.decoder import AttentionDecoder, DecoderState
 from softalign.model.dropout import Dropout
 from softalign.model.encoder import RNNEncoder
@@ -112,6 +113,18 @@ class Seq2Seq(nn.Module):
         # log-softmax of a bf16 input in bf16 on the CPU); dtype= converts while normalising
         logits = self.logits(attentional)
         return torch.log_softmax(logits, dim=-1, dtype=torch.float32), weights, state
+
+    def step_best(
+        self, tokens: torch.Tensor, state: DecoderState, k: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, DecoderState]:
+        """The ``k`` most probable next words after ``tokens`` (all of them if there are
+        fewer): their log-probabilities (batch, k) fp32, best first, and generator rows
+        (batch, k) (see :meth:`output_words`), as ``step(...)[0].topk(k)`` gives them, without
+        the (batch, output words) log-softmax (see ``model/best_words.py``)."""
+        attentional, weights, state = self.decoder.step(tokens, state)
+        logits = self.logits(attentional)
+        log_probs, rows = best_words(logits, min(k, logits.size(-1)))
+        return log_probs, rows, weights, state
 
 
 def init_parameters(model: nn.Module, scale: float = 0.1) -> None:

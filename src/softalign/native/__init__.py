@@ -4,11 +4,12 @@ PyTorch's CPU recurrence runs each step's gates as ~10 separate operators forwar
 backward, each a pass over memory plus dispatcher and autograd book-keeping; at the batch sizes
 of training that is most of a recurrent layer's time. ``gru.c`` does a step's gates in one pass,
 ``additive.c`` the additive attention's energies ``v · tanh(W s + U h)``, ``cross_entropy.c``
-the generator's label-smoothed cross-entropy and its gradient (see their headers for the
-equations). The library is compiled with the machine's C compiler
-(``$CC``, else ``cc``/``gcc``) for this CPU (``-march=native``) into
-``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by the source, the flags
-and the CPU's features, and written atomically, so concurrent processes may build it at once.
+the generator's label-smoothed cross-entropy and its gradient, ``best_words.c`` a search's k
+best words and their log-probabilities (see their headers for the equations). The library is
+compiled with the machine's C compiler (``$CC``, else ``cc``/``gcc``) for this CPU
+(``-march=native``) into ``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by
+the sources, the flags and the CPU's features, and written atomically, so concurrent processes
+may build it at once.
 
 Without a compiler, or with ``SOFTALIGN_NATIVE=0``, :func:`kernels` is None and callers use
 PyTorch's own operators: same results up to rounding, slower.
@@ -29,7 +30,8 @@ from pathlib import Path
 
 log = logging.getLogger("softalign")
 
-SOURCES = [Path(__file__).with_name(name) for name in ("gru.c", "additive.c", "cross_entropy.c")]
+NAMES = ("gru.c", "additive.c", "cross_entropy.c", "best_words.c")
+SOURCES = [Path(__file__).with_name(name) for name in NAMES]
 # -ffast-math lets gcc call glibc's vector expf/tanhf (libmvec) inside the loops
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp", "-fPIC"]
 FLAGS += ["-shared"]
@@ -48,12 +50,15 @@ SCORES_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr]
 SCORES_BACKWARD_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr]
 # cross_entropy_chunk(rows, real, V, z, low, y, eps, with_grad, db) -> loss: see cross_entropy.c
 CROSS_ENTROPY_ARGS = [_i64, _i64, _i64, _ptr, _int, _ptr, ctypes.c_float, _int, _ptr]
+# best_words(rows, V, z, low, k, values, indices): see best_words.c
+BEST_WORDS_ARGS = [_i64, _i64, _ptr, _int, _i64, _ptr, _ptr]
 SIGNATURES = {  # name: (argument types, result type)
     "gru_forward_step": (FORWARD_ARGS, None),
     "gru_backward_step": (BACKWARD_ARGS, None),
     "additive_scores": (SCORES_ARGS, None),
     "additive_scores_backward": (SCORES_BACKWARD_ARGS, None),
     "cross_entropy_chunk": (CROSS_ENTROPY_ARGS, ctypes.c_double),
+    "best_words": (BEST_WORDS_ARGS, None),
 }
 
 

@@ -1,0 +1,38 @@
+"""The k most probable next words of every row of logits, with their log-probabilities.
+
+    log p(v) = z_v − log Σ_u exp(z_u);   the k largest, best first
+
+What a search needs from a step (greedy: k = 1; beam search: K + 1). On the CPU softalign's
+kernel (``native/best_words.c``) reads each row of logits once, in their own dtype; elsewhere
+(and without the kernel) it is ``log_softmax`` in fp32 followed by ``topk``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from softalign.native import kernels
+
+
+def best_words(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits: (rows, V). Returns log-probabilities (rows, k) fp32, best first, and their
+    columns (rows, k) int64; ``k`` ≤ V."""
+    if not 1 <= k <= logits.size(-1):
+        raise ValueError(f"k must be in [1, {logits.size(-1)}], got {k}")
+    native = logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.bfloat16)
+    if not native or kernels() is None:
+        return torch.log_softmax(logits, dim=-1, dtype=torch.float32).topk(k, dim=-1)
+    logits = logits.contiguous()
+    rows, vocab = logits.shape
+    values = logits.new_empty(rows, k, dtype=torch.float32)
+    columns = logits.new_empty(rows, k, dtype=torch.long)
+    kernels().best_words(
+        rows,
+        vocab,
+        logits.data_ptr(),
+        int(logits.dtype == torch.bfloat16),
+        k,
+        values.data_ptr(),
+        columns.data_ptr(),
+    )
+    return values, columns
