@@ -32,6 +32,7 @@ log = logging.getLogger("softalign")
 
 NAMES = ("gru.c", "additive.c", "cross_entropy.c", "best_words.c")
 SOURCES = [Path(__file__).with_name(name) for name in NAMES]
+HEADERS = [Path(__file__).with_name("bf16.h")]
 # -ffast-math lets gcc call glibc's vector expf/tanhf (libmvec) inside the loops
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp", "-fPIC"]
 FLAGS += ["-shared"]
@@ -79,7 +80,7 @@ def _cpu_features() -> str:
 def build(compiler: str, target_dir: Path) -> Path:
     """Compile the sources into ``target_dir`` (once per sources, flags and CPU); the path."""
     digest = hashlib.sha256(" ".join([compiler, *FLAGS, _cpu_features()]).encode())
-    for source in SOURCES:
+    for source in SOURCES + HEADERS:
         digest.update(source.read_bytes())
     target = target_dir / f"softalign-kernels-{platform.machine()}-{digest.hexdigest()[:16]}.so"
     if target.exists():

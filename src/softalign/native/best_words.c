@@ -12,13 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 
-typedef uint16_t bf16;
-
-static inline float from_bf16(bf16 v) {
-    union { uint32_t u; float f; } x;
-    x.u = (uint32_t)v << 16;
-    return x.f;
-}
+#include "bf16.h"
 
 /* z: (rows, V) contiguous, bf16 if low; values: (rows, k) fp32; indices: (rows, k) int64. */
 void best_words(int64_t rows, int64_t V, const void *z, int low, int64_t k, float *values,

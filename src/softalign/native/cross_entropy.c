@@ -15,19 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef uint16_t bf16;
-
-static inline float from_bf16(bf16 v) {
-    union { uint32_t u; float f; } x;
-    x.u = (uint32_t)v << 16;
-    return x.f;
-}
-
-static inline bf16 to_bf16(float f) {
-    union { uint32_t u; float f; } x;
-    x.f = f;
-    return (bf16)((x.u + 0x7FFFu + ((x.u >> 16) & 1u)) >> 16);
-}
+#include "bf16.h"
 
 static void load(const void *z, int low, int64_t V, float *restrict row) {
     if (low)
