@@ -8,7 +8,8 @@ precision and beam size and prints a Markdown table of sentences/s: *cold* is th
 (what a fresh process translating one file sees: under bf16, oneDNN builds a kernel for every
 new matrix shape on first use; kernels built for an earlier row of the table are reused, so
 give one precision and one beam size for a strictly cold figure), *warm* the best of the
-others (a long-running server). The
+others (a long-running server). No attention is kept, as in ``peers.py`` and ``softalign
+translate`` without ``--attention``. The
 batches hold ``--batch-tokens`` source tokens, as ``peers.py`` gives every system. ``--out``
 writes the last pass's translations, ``hyp.{precision}.beam{K}.txt``, to compare outputs or
 score them (``sacrebleu REF -i FILE``).
@@ -46,7 +47,7 @@ def main() -> None:
             seconds = []
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                found = translator.translate(lines, beam=beam)
+                found = translator.translate(lines, beam=beam, attention=False)
                 seconds.append(time.perf_counter() - start)
             cold, warm = len(lines) / seconds[0], len(lines) / min(seconds[1:])
             print(f"| {precision} | {beam} | {cold:.1f} | {warm:.1f} |", flush=True)

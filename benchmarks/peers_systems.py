@@ -253,7 +253,8 @@ def softalign_decode(run_dir: str, src: str, out: str, beam: str, batch_tokens: 
     translator.config = translator.config.replace(**{"decoding.batch_tokens": budget})
     lines = Path(src).read_text(encoding="utf-8").splitlines()
     started = time.perf_counter()
-    found = translator.translate(lines, beam=int(beam))
+    # as `softalign translate` without --attention (OpenNMT-py keeps none unless asked either)
+    found = translator.translate(lines, beam=int(beam), attention=False)
     seconds = time.perf_counter() - started
     Path(out).write_text("".join(t.text + "\n" for t in found), encoding="utf-8")
     print(json.dumps({"search_s": seconds}))

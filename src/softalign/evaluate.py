@@ -56,7 +56,9 @@ def evaluate_files(
     translator = Translator.load(run_dir, device=device, precision=precision)
     pairs = read_parallel(src_path, ref_path)
     started = time.perf_counter()
-    translations = translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)
+    translations = translator.translate(
+        pairs.src, beam=beam, length_penalty=length_penalty, attention=False
+    )
     seconds = time.perf_counter() - started
     hypotheses = [t.text for t in translations]
     if hypotheses_path:

@@ -132,11 +132,13 @@ class Translator:
         nbest: int = 1,
         length_penalty: float | None = None,
         max_source_tokens: int | None = None,
+        attention: bool = True,
     ) -> list[Translation]:
         """Translate sentences; an empty (or blank) sentence gives an empty translation.
 
         Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
-        are truncated, with a warning, so memory stays bounded.
+        are truncated, with a warning, so memory stays bounded. ``attention=False`` leaves
+        the candidates' ``attention`` None and saves the search keeping it.
         """
         dec = self.config.decoding
         beam = dec.beam if beam is None else beam
@@ -159,6 +161,7 @@ class Translator:
             batch_tokens=dec.batch_tokens,
             device=self.device,
             precision=dec.precision,
+            attention=attention,
         )
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))

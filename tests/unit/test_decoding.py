@@ -10,6 +10,7 @@ from softalign.data.vocab import BOS_ID, EOS_ID
 from softalign.decoding.beam import BeamSearch, beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.penalties import gnmt_length_penalty
+from softalign.decoding.search import decode_ids
 from softalign.model.seq2seq import build_model
 
 V = 8  # ids 4..7 are words
@@ -168,6 +169,19 @@ def test_beam_of_one_equals_greedy(attention):
         assert g.score == pytest.approx(b[0].score, abs=1e-4)
         if g.attention is not None:
             assert torch.allclose(g.attention, b[0].attention, atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_searches_without_attention_find_the_same_hypotheses(beam):
+    model = _tiny_model()
+    sources = [[5, 9, 4, 7], [12, 6], [8, 8, 8, 13, 4, 5]]
+    kept = decode_ids(model, sources, beam=beam, nbest=beam)
+    bare = decode_ids(model, sources, beam=beam, nbest=beam, attention=False)
+    for with_attention, without in zip(kept, bare, strict=True):
+        assert [h.tokens for h in with_attention] == [h.tokens for h in without]
+        assert [h.score for h in with_attention] == [h.score for h in without]
+        assert all(h.attention is not None for h in with_attention)
+        assert all(h.attention is None for h in without)
 
 
 def test_batched_beam_equals_one_sentence_at_a_time():

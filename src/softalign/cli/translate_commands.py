@@ -32,7 +32,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
     attention_out = _open_for_writing(args.attention) if args.attention else None
     try:
         stream = translator.translate_stream(
-            lines, beam=args.beam, nbest=args.nbest, length_penalty=args.length_penalty
+            lines,
+            beam=args.beam,
+            nbest=args.nbest,
+            length_penalty=args.length_penalty,
+            attention=attention_out is not None,  # collected only when written
         )
         for index, translation in enumerate(stream):
             if attention_out is not None:

@@ -181,8 +181,10 @@ def beam_search(
     beam: int,
     length_penalty: float = 0.0,
     nbest: int = 1,
+    keep_attention: bool = True,
 ) -> list[list[Hypothesis]]:
-    """Up to ``nbest`` hypotheses per source row, best first."""
+    """Up to ``nbest`` hypotheses per source row, best first; ``keep_attention=False``: without
+    their attention (the search then keeps no (rows, steps, src_len) history)."""
     batch = src.size(0)
     state = model.start(src, src_lengths).repeat(beam)  # the beams share their source
     search = BeamSearch(
@@ -198,7 +200,7 @@ def beam_search(
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=src.device)
     while True:  # each hypothesis's K+1 best words (fewer if the vocabulary is smaller)
         word_scores, word_rows, weights, state = model.step_best(tokens, state, beam + 1)
-        select = search.advance_best(word_scores, word_rows, weights)
+        select = search.advance_best(word_scores, word_rows, weights if keep_attention else None)
         if search.done:
             return search.results()
         state = state.select(select, search.kept)

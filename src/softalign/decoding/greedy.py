@@ -11,11 +11,16 @@ from softalign.model.seq2seq import Seq2Seq
 
 @torch.no_grad()
 def greedy_search(
-    model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_lengths: torch.Tensor
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    max_lengths: torch.Tensor,
+    keep_attention: bool = True,
 ) -> list[Hypothesis]:
     """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,).
 
     Sentences leave the batch when they end, so the model only computes for the rest.
+    ``keep_attention=False``: the hypotheses carry no attention (none is collected).
     """
     batch = src.size(0)
     device = src.device
@@ -33,7 +38,7 @@ def greedy_search(
         tokens = model.output_words(rows)
         words[alive, t] = tokens
         total[alive] += best
-        if weights is not None:
+        if weights is not None and keep_attention:
             if attention is None:
                 attention = weights.new_zeros(batch, steps, weights.size(-1))
             attention[alive, t] = weights

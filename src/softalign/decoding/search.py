@@ -36,11 +36,13 @@ def decode_ids(
     batch_tokens: int = 4000,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    attention: bool = True,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
     ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
+    ``attention=False``: the hypotheses carry no attention weights (faster beam search).
     """
     device = torch.device(device)
     was_training = model.training
@@ -55,7 +57,10 @@ def decode_ids(
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)
             if beam == 1 and nbest == 1:
-                found = [[h] for h in greedy_search(model, batch.src, batch.src_lengths, limits)]
+                found = [
+                    [h]
+                    for h in greedy_search(model, batch.src, batch.src_lengths, limits, attention)
+                ]
             else:
                 found = beam_search(
                     model,
@@ -65,6 +70,7 @@ def decode_ids(
                     beam=beam,
                     length_penalty=length_penalty,
                     nbest=nbest,
+                    keep_attention=attention,
                 )
             for index, hypotheses in zip(indices, found, strict=True):
                 results[index] = hypotheses

@@ -127,6 +127,7 @@ def validate(session: Session) -> dict[str, float]:
             batch_tokens=cfg.decoding.batch_tokens,
             device=session.device,
             precision=cfg.decoding.precision,
+            attention=False,
         )
         hyps = session.tgt_vocab.decode([h[0].tokens if h else [] for h in found])
         metrics["valid_bleu"] = score_corpus(hyps, valid.text.tgt).bleu
