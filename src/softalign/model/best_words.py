@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from softalign.native import kernels
+from softalign.native import MAX_ROW, kernels
 
 
 def best_words(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,6 +20,7 @@ def best_words(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     if not 1 <= k <= logits.size(-1):
         raise ValueError(f"k must be in [1, {logits.size(-1)}], got {k}")
     native = logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.bfloat16)
+    native = native and logits.size(-1) <= MAX_ROW
     if not native or kernels() is None:
         return torch.log_softmax(logits, dim=-1, dtype=torch.float32).topk(k, dim=-1)
     logits = logits.contiguous()

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from softalign.model.low_precision import autocast_dtype, padding_rows
-from softalign.native import kernels
+from softalign.native import MAX_ROW, kernels
 
 CHUNK_ROWS = 512
 
@@ -79,7 +79,7 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
         grad_w = torch.zeros_like(weight, dtype=w.dtype) if grads else None
         grad_b = torch.zeros(vocab, dtype=torch.float32, device=x.device) if grads else None
         n = x.size(0)
-        native = x.device.type == "cpu" and kernels() is not None
+        native = x.device.type == "cpu" and kernels() is not None and vocab <= MAX_ROW
         for start in range(0, n, chunk_rows):
             real = min(chunk_rows, n - start)  # rows of this chunk
             x_chunk = (

@@ -53,6 +53,8 @@ SCORES_BACKWARD_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _p
 CROSS_ENTROPY_ARGS = [_i64, _i64, _i64, _ptr, _int, _ptr, ctypes.c_float, _int, _ptr]
 # best_words(rows, V, z, low, k, values, indices): see best_words.c
 BEST_WORDS_ARGS = [_i64, _i64, _ptr, _int, _i64, _ptr, _ptr]
+# the kernels keep a row of logits (and its bias-gradient sums) on each thread's stack
+MAX_ROW = 1 << 18
 SIGNATURES = {  # name: (argument types, result type)
     "gru_forward_step": (FORWARD_ARGS, None),
     "gru_backward_step": (BACKWARD_ARGS, None),
