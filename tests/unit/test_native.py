@@ -140,9 +140,8 @@ def test_without_kernels_cell_encoder_and_attention_use_torch(monkeypatch):
         return cell.step(cell.input_proj(x), (h,))[0], encoder(src, lengths)[0], context
 
     with_kernels = run()
-    for module in ("softalign.model.cells", "softalign.model.encoder"):
-        monkeypatch.setattr(f"{module}.native_gru_available", lambda _: False)
-    monkeypatch.setattr("softalign.model.attention.native_scores_available", lambda _: False)
+    for module in ("cells", "encoder", "attention"):
+        monkeypatch.setattr(f"softalign.model.{module}.native_available", lambda _: False)
     without = run()
     for a, b in zip(with_kernels, without, strict=True):
         assert torch.allclose(a, b, atol=1e-6)

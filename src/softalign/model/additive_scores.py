@@ -15,10 +15,6 @@ import torch
 from softalign.native import kernels
 
 
-def native_scores_available(tensor: torch.Tensor) -> bool:
-    return tensor.device.type == "cpu" and kernels() is not None
-
-
 def additive_scores(query: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """query: (sentences, group, D) projected queries ``W s``; keys: (sentences, S, D) projected
     keys ``U h + b``; v: (D,). Returns scores (sentences, group, S), fp32."""

@@ -29,8 +29,9 @@ import math
 import torch
 from torch import nn
 
-from softalign.model.additive_scores import additive_scores, native_scores_available
+from softalign.model.additive_scores import additive_scores
 from softalign.model.step_weights import RecurrentLinear
+from softalign.native import available as native_available
 
 
 def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
@@ -96,7 +97,7 @@ class AdditiveAttention(Attention):
         return self.key_proj(memory).float()  # (sentences, src_len, hidden)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        if native_scores_available(keys):  # one pass over the energies (C kernel)
+        if native_available(keys):  # one pass over the energies (C kernel)
             return additive_scores(self.query_proj(query), keys, self.energy.weight.view(-1))
         query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
         with full_precision(keys):

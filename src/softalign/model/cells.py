@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from softalign.model.gru_layer import gru_cell_step, native_gru_available
+from softalign.model.gru_layer import gru_cell_step
 from softalign.model.step_weights import RecurrentLinear
+from softalign.native import available as native_available
 
 State = tuple[torch.Tensor, ...]  # GRU: (h,); LSTM: (h, c); each (batch, hidden)
 
@@ -38,7 +39,7 @@ class GRUCell(nn.Module):
         """x_proj: (batch, 3*hidden) from ``input_proj``; returns the new state."""
         (h,) = state
         h_proj = self.hidden_proj(h)
-        if native_gru_available(h):  # the same gates in one pass (C kernel)
+        if native_available(h):  # the same gates in one pass (C kernel)
             return (gru_cell_step(x_proj, h_proj, h),)
         x_r, x_z, x_n = x_proj.chunk(3, dim=-1)
         h_r, h_z, h_n = h_proj.chunk(3, dim=-1)

@@ -27,7 +27,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from softalign.data.vocab import PAD_ID
 from softalign.model.dropout import Dropout, dropout
-from softalign.model.gru_layer import gru_layer, native_gru_available
+from softalign.model.gru_layer import gru_layer
+from softalign.native import available as native_available
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -105,7 +106,7 @@ class RNNEncoder(nn.Module):
         """One layer and direction of ``self.rnn`` over (batch, src_len, in), from zeros."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         params = [getattr(self.rnn, f"{name}{suffix}") for name in _PARAMS]
-        if isinstance(self.rnn, nn.GRU) and native_gru_available(x):
+        if isinstance(self.rnn, nn.GRU) and native_available(x):
             return gru_layer(x, *params)
         state = x.new_zeros(1, x.size(0), self.rnn.hidden_size)
         if isinstance(self.rnn, nn.LSTM):

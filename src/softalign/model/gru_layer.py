@@ -24,10 +24,6 @@ from softalign.model.low_precision import autocast_dtype
 from softalign.native import kernels
 
 
-def native_gru_available(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and kernels() is not None
-
-
 def gru_layer(
     x: torch.Tensor,
     weight_ih: torch.Tensor,

@@ -96,6 +96,11 @@ def build(compiler: str, target_dir: Path) -> Path:
     return target
 
 
+def available(tensor) -> bool:
+    """Whether the kernels can run on ``tensor``: a CPU tensor, the library built."""
+    return tensor.device.type == "cpu" and kernels() is not None
+
+
 @functools.cache
 def kernels() -> ctypes.CDLL | None:
     """The loaded library (the functions of ``SIGNATURES``), or None."""
