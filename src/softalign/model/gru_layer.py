@@ -33,9 +33,7 @@ def gru_layer(
 ) -> torch.Tensor:
     """(batch, T, in) -> (batch, T, hidden) fp32 states, from a zero state."""
     low = autocast_dtype(x) == torch.bfloat16
-    projected = F.linear(x, weight_ih, bias_ih).contiguous()  # X: (batch, T, 3·hidden)
-    if projected.dtype not in (torch.float32, torch.bfloat16):
-        projected = projected.float()
+    projected = _rows(F.linear(x, weight_ih, bias_ih)).contiguous()  # X: (batch, T, 3·hidden)
     if torch.is_grad_enabled() and (projected.requires_grad or weight_hh.requires_grad):
         return _GRULayer.apply(projected, weight_hh, bias_hh, low)
     return _forward(projected, weight_hh, bias_hh, low, keep=False)[0]
@@ -93,7 +91,7 @@ class _GRULayer(torch.autograd.Function):
         with torch.autocast("cpu", enabled=False):
             states, saved, inputs, weight = _forward(projected, weight_hh, bias_hh, low, True)
         ctx.save_for_backward(states)
-        ctx.saved, ctx.inputs, ctx.weight, ctx.low = saved, inputs, weight, low
+        ctx.saved, ctx.inputs, ctx.weight = saved, inputs, weight
         ctx.has_bias, ctx.x_dtype = bias_hh is not None, projected.dtype
         return states
 
@@ -108,7 +106,9 @@ class _GRULayer(torch.autograd.Function):
 def _backward(ctx, states: torch.Tensor, grad_states: torch.Tensor):
     library = kernels()
     batch, steps, hidden = states.shape
-    gates, dtype, weight, low = 3 * hidden, ctx.weight.dtype, ctx.weight, ctx.low
+    gates, weight = 3 * hidden, ctx.weight  # U in the products' dtype
+    dtype = weight.dtype
+    low = dtype == torch.bfloat16
     grad_projected = states.new_empty(batch, steps, gates, dtype=ctx.x_dtype)
     x_row = grad_projected.element_size()
     grad_recurrent = states.new_empty(steps, batch, gates, dtype=dtype)  # ∂g_t
@@ -170,9 +170,7 @@ def _rows(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _step_forward(x_proj, h_proj, h, saved):
-    x_proj, h_proj, h = _rows(x_proj), h_proj.contiguous(), _rows(h)
-    if h_proj.dtype not in (torch.float32, torch.bfloat16):
-        h_proj = h_proj.float()
+    x_proj, h_proj, h = _rows(x_proj), _rows(h_proj).contiguous(), _rows(h)
     rows, hidden = h.shape
     out = h.new_empty(rows, hidden, dtype=torch.float32)
     kernels().gru_forward_step(
