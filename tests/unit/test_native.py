@@ -107,8 +107,9 @@ def test_additive_scores_equal_v_tanh_q_plus_k(sentences, group, positions, size
     mine = additive_scores(query, keys, v)
     assert mine.shape == (sentences, group, positions)
     assert torch.allclose(mine, expected, atol=1e-4)
-    with torch.no_grad():
-        assert torch.equal(additive_scores(query, keys, v), mine.detach())
+    with torch.no_grad():  # the path that keeps no energies: same scores up to the compiler's
+        # vectorisation of the two loops (gcc 13 on a Sapphire Rapids differs in the last bit)
+        assert torch.allclose(additive_scores(query, keys, v), mine.detach(), rtol=1e-6, atol=1e-6)
     weights = torch.randn_like(mine)
     grads = torch.autograd.grad((mine * weights).sum(), [query, keys, v])
     expected_grads = torch.autograd.grad((expected * weights).sum(), [query, keys, v])
