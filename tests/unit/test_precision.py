@@ -50,6 +50,9 @@ def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding():
 
     assert [padding_rows(n, True) for n in (1, 16, 17, 64, 65, 128)] == [15, 0, 15, 0, 63, 0]
     assert padding_rows(65, False) == 0
+    # decoding: the encoder's B·S rows (≈ the token budget) in multiples of 512 above 1,024
+    coarse = [padding_rows(n, True, coarse=True) for n in (65, 1000, 1025, 1900)]
+    assert coarse == [63, 24, 511, 148]
     torch.manual_seed(0)
     layer = ShapeStableLinear(32, 24)
     x = torch.randn(5, 70, 32)

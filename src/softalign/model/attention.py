@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from softalign.model.additive_scores import additive_scores
+from softalign.model.low_precision import ShapeStableLinear
 from softalign.model.step_weights import RecurrentLinear
 from softalign.native import available as native_available
 
@@ -90,7 +91,7 @@ class AdditiveAttention(Attention):
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int) -> None:
         super().__init__()
         self.query_proj = RecurrentLinear(query_size, hidden_size, bias=False)  # W, every step
-        self.key_proj = nn.Linear(key_size, hidden_size, bias=True)  # U (with the bias)
+        self.key_proj = ShapeStableLinear(key_size, hidden_size, bias=True)  # U (with the bias)
         self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,8 @@ fp32, as PyTorch's autocast does it. The state starts at zero, as the encoder ne
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from softalign.model.low_precision import autocast_dtype
+from softalign.model.low_precision import autocast_dtype, padding_rows, shape_stable_linear
 from softalign.native import kernels
 
 
@@ -33,7 +32,7 @@ def gru_layer(
 ) -> torch.Tensor:
     """(batch, T, in) -> (batch, T, hidden) fp32 states, from a zero state."""
     low = autocast_dtype(x) == torch.bfloat16
-    projected = _rows(F.linear(x, weight_ih, bias_ih)).contiguous()  # X: (batch, T, 3·hidden)
+    projected = _rows(shape_stable_linear(x, weight_ih, bias_ih)).contiguous()  # X: (B, T, 3·H)
     if torch.is_grad_enabled() and (projected.requires_grad or weight_hh.requires_grad):
         return _GRULayer.apply(projected, weight_hh, bias_hh, low)
     return _forward(projected, weight_hh, bias_hh, low, keep=False)[0]
@@ -59,9 +58,12 @@ def _forward(
     weight = weight_hh.detach().to(dtype)  # U: (3·hidden, hidden)
     bias = None if bias_hh is None else bias_hh.detach().float().contiguous()
     states = projected.new_empty(batch, steps, hidden, dtype=torch.float32)
-    inputs = projected.new_empty(steps, batch, hidden, dtype=dtype)  # h_{t-1}; [0] unused
     saved = states.new_empty(steps, batch, 4 * hidden) if keep else None
-    recurrent = projected.new_zeros(batch, gates, dtype=dtype)  # g_t = U h_{t-1}
+    # decoding: the products' rows padded with zeros to few shapes (see padding_rows)
+    rows = batch + (0 if keep else padding_rows(batch, low))
+    make = projected.new_empty if rows == batch else projected.new_zeros
+    inputs = make(steps, rows, hidden, dtype=dtype)  # h_{t-1} (and padding); [0] unused
+    recurrent = projected.new_zeros(rows, gates, dtype=dtype)  # g_t = U h_{t-1}
     row, x_row = states.element_size(), projected.element_size()
     for t in range(steps):
         if t > 0:

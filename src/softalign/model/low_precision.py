@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 SHAPE_ROWS = 64
+COARSE_ROWS = 512  # decoding: above 2 · COARSE_ROWS rows, multiples of it
 
 
 def autocast_dtype(tensor: torch.Tensor) -> torch.dtype | None:
@@ -29,12 +30,17 @@ def autocast_dtype(tensor: torch.Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
 
 
-def padding_rows(rows: int, low_precision: bool) -> int:
+def padding_rows(rows: int, low_precision: bool, coarse: bool = False) -> int:
     """Zero rows to add to a product's ``rows`` (0 in full precision): up to a multiple of
     ``SHAPE_ROWS``, or of ``SHAPE_ROWS // 4`` for at most ``SHAPE_ROWS`` rows (the last few
-    sentences of a search would otherwise compute up to 16 times their rows)."""
+    sentences of a search would otherwise compute up to 16 times their rows). ``coarse``
+    (decoding): above ``2 · COARSE_ROWS`` rows, up to a multiple of ``COARSE_ROWS``: the encoder's
+    products over a batch's B·S positions (≈ the token budget, a new count in every batch)
+    then share one or two shapes, and a kernel build (3–4 ms) costs more than the padding."""
     if not low_precision:
         return 0
+    if coarse and rows > 2 * COARSE_ROWS:
+        return -rows % COARSE_ROWS
     return -rows % (SHAPE_ROWS if rows > SHAPE_ROWS else SHAPE_ROWS // 4)
 
 
@@ -48,7 +54,7 @@ def shape_stable_linear(
     if dtype is None or x.device.type != "cpu" or torch.is_grad_enabled():
         return F.linear(x, weight, bias)
     rows = x.reshape(-1, x.size(-1))
-    pad = padding_rows(rows.size(0), low_precision=True)
+    pad = padding_rows(rows.size(0), low_precision=True, coarse=True)
     if not pad:
         return F.linear(x, weight, bias)
     padded = torch.cat([rows.to(dtype), rows.new_zeros(pad, rows.size(1), dtype=dtype)])
