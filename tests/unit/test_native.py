@@ -191,5 +191,11 @@ def test_best_words_are_the_top_k_of_the_log_softmax(kernel, k, monkeypatch):
     assert log_probs.dtype == torch.float32
     assert torch.allclose(log_probs, full.topk(k, -1).values, atol=1e-5)
     assert torch.allclose(full.gather(1, columns), log_probs, atol=1e-5)
+    # a product's bias, added while the rows are read
+    bias = torch.randn(300)
+    log_probs, columns = best_words(logits, k, bias)
+    expected, expected_columns = torch.log_softmax(logits + bias, -1).topk(k, -1)
+    assert torch.allclose(log_probs, expected, atol=1e-5)
+    assert torch.equal(columns, expected_columns)
     with pytest.raises(ValueError, match="k must be"):
         best_words(logits, 301)

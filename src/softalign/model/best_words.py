@@ -14,16 +14,21 @@ import torch
 from softalign.native import MAX_ROW, kernels
 
 
-def best_words(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """logits: (rows, V). Returns log-probabilities (rows, k) fp32, best first, and their
-    columns (rows, k) int64; ``k`` ≤ V."""
+def best_words(
+    logits: torch.Tensor, k: int, bias: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits: (rows, V), plus ``bias`` (V,) if given (a product's bias, added in fp32 while
+    the row is read). Returns log-probabilities (rows, k) fp32, best first, and their columns
+    (rows, k) int64; ``k`` ≤ V."""
     if not 1 <= k <= logits.size(-1):
         raise ValueError(f"k must be in [1, {logits.size(-1)}], got {k}")
     native = logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.bfloat16)
     native = native and logits.size(-1) <= MAX_ROW
     if not native or kernels() is None:
-        return torch.log_softmax(logits, dim=-1, dtype=torch.float32).topk(k, dim=-1)
+        scores = logits.float() if bias is None else logits.float() + bias.float()
+        return torch.log_softmax(scores, dim=-1).topk(k, dim=-1)
     logits = logits.contiguous()
+    bias = None if bias is None else bias.detach().float().contiguous()
     rows, vocab = logits.shape
     values = logits.new_empty(rows, k, dtype=torch.float32)
     columns = logits.new_empty(rows, k, dtype=torch.long)
@@ -32,6 +37,7 @@ def best_words(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
         vocab,
         logits.data_ptr(),
         int(logits.dtype == torch.bfloat16),
+        None if bias is None else bias.data_ptr(),
         k,
         values.data_ptr(),
         columns.data_ptr(),

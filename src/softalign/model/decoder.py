@@ -199,7 +199,7 @@ class AttentionDecoder(nn.Module):
         else:
             context, weights = self.attention(top, state.keys, state.memory, state.pad_mask)
         attentional = torch.tanh(
-            self.output_state(torch.cat([top, context], dim=-1)) + output_embedded
+            self.output_state.joined(top, context) + output_embedded
         )  # h̃_t (batch, output_size)
         feed = attentional if self.input_feeding else None
         return attentional, weights, replace(state, hidden=hidden, feed=feed)
@@ -213,8 +213,8 @@ class AttentionDecoder(nn.Module):
         The first layer's input projection is one product over ``[E y ; fed]`` with the whole
         weight (the teacher-forced loop splits it to project all words at once)."""
         embedded = self.dropout(self.embedding(tokens))
-        words = torch.cat([embedded, self._fed(state)], dim=-1) if self.feed_size else embedded
-        gates = self.cells[0].input_proj(words)
+        first = self.cells[0].input_proj
+        gates = first.joined(embedded, self._fed(state)) if self.feed_size else first(embedded)
         return self._step(gates, self.output_embedding(embedded), state, None)
 
     def forward(

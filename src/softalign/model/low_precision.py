@@ -45,25 +45,43 @@ def padding_rows(rows: int, low_precision: bool, coarse: bool = False) -> int:
 
 
 def shape_stable_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+    x: torch.Tensor | tuple[torch.Tensor, ...],
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``; without gradients under CPU low-precision autocast the
+    """``F.linear(x, weight, bias)``, ``x`` one tensor or a tuple of them joined along the last
+    dimension (``torch.cat(x, -1)``). Without gradients under CPU low-precision autocast the
     rows of ``x`` (all dimensions but the last) are zero-padded as :func:`padding_rows` says
-    for the product, and the padding is dropped from the result."""
-    dtype = autocast_dtype(x)
-    if dtype is None or x.device.type != "cpu" or torch.is_grad_enabled():
-        return F.linear(x, weight, bias)
-    rows = x.reshape(-1, x.size(-1))
-    pad = padding_rows(rows.size(0), low_precision=True, coarse=True)
-    if not pad:
-        return F.linear(x, weight, bias)
-    padded = torch.cat([rows.to(dtype), rows.new_zeros(pad, rows.size(1), dtype=dtype)])
-    out = F.linear(padded, weight, bias)[: rows.size(0)]
-    return out.view(*x.shape[:-1], out.size(-1))
+    for the product, and the padding is dropped from the result; the parts are cast, joined and
+    padded in one copy each, into the product's input."""
+    parts = x if isinstance(x, tuple) else (x,)
+    dtype = autocast_dtype(parts[0])
+    if dtype is None or parts[0].device.type != "cpu" or torch.is_grad_enabled():
+        return F.linear(torch.cat(parts, -1) if len(parts) > 1 else parts[0], weight, bias)
+    lead = parts[0].shape[:-1]
+    rows = lead.numel()
+    pad = padding_rows(rows, low_precision=True, coarse=True)
+    if not pad and len(parts) == 1:
+        return F.linear(parts[0], weight, bias)
+    joined = parts[0].new_empty(rows + pad, sum(p.size(-1) for p in parts), dtype=dtype)
+    column = 0
+    for part in parts:
+        joined[:rows, column : column + part.size(-1)].copy_(part.reshape(rows, -1))
+        column += part.size(-1)
+    joined[rows:].zero_()
+    out = F.linear(joined, weight, bias)[:rows]
+    return out.view(*lead, out.size(-1))
 
 
 class ShapeStableLinear(nn.Linear):
-    """``nn.Linear`` computed by :func:`shape_stable_linear`."""
+    """``nn.Linear`` computed by :func:`shape_stable_linear`; :meth:`joined` takes its input in
+    parts."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return shape_stable_linear(x, self.weight, self.bias)
+
+    def joined(self, *parts: torch.Tensor) -> torch.Tensor:
+        """``self(torch.cat(parts, -1))``, without the joined copy in bf16 decoding."""
+        if autocast_dtype(parts[0]) is None or torch.is_grad_enabled():
+            return self(torch.cat(parts, -1))
+        return shape_stable_linear(parts, self.weight, self.bias)

@@ -12,7 +12,7 @@ from softalign.model.decoder import AttentionDecoder, DecoderState
 from softalign.model.dropout import Dropout
 from softalign.model.encoder import RNNEncoder
 from softalign.model.generator_loss import generator_cross_entropy
-from softalign.model.low_precision import ShapeStableLinear
+from softalign.model.low_precision import ShapeStableLinear, shape_stable_linear
 
 
 class Seq2Seq(nn.Module):
@@ -122,8 +122,9 @@ class Seq2Seq(nn.Module):
         (batch, k) (see :meth:`output_words`), as ``step(...)[0].topk(k)`` gives them, without
         the (batch, output words) log-softmax (see ``model/best_words.py``)."""
         attentional, weights, state = self.decoder.step(tokens, state)
-        logits = self.logits(attentional)
-        log_probs, rows = best_words(logits, min(k, logits.size(-1)))
+        # the bias is added as best_words reads the logits (not copied into every row first)
+        logits = shape_stable_linear(self.dropout(attentional), self.generator.weight)
+        log_probs, rows = best_words(logits, min(k, logits.size(-1)), self.generator.bias)
         return log_probs, rows, weights, state
 
 

@@ -51,8 +51,8 @@ SCORES_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr]
 SCORES_BACKWARD_ARGS = [_i64, _i64, _i64, _i64, _ptr, _ptr, _ptr, _ptr, _ptr, _ptr]
 # cross_entropy_chunk(rows, real, V, z, low, y, eps, with_grad, db) -> loss: see cross_entropy.c
 CROSS_ENTROPY_ARGS = [_i64, _i64, _i64, _ptr, _int, _ptr, ctypes.c_float, _int, _ptr]
-# best_words(rows, V, z, low, k, values, indices): see best_words.c
-BEST_WORDS_ARGS = [_i64, _i64, _ptr, _int, _i64, _ptr, _ptr]
+# best_words(rows, V, z, low, bias, k, values, indices): see best_words.c
+BEST_WORDS_ARGS = [_i64, _i64, _ptr, _int, _ptr, _i64, _ptr, _ptr]
 # the kernels keep a row of logits (and its bias-gradient sums) on each thread's stack
 MAX_ROW = 1 << 18
 SIGNATURES = {  # name: (argument types, result type)

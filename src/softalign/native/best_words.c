@@ -7,7 +7,8 @@
 
    A search only needs these (greedy: k = 1; a beam of K: k = K + 1), where the log-softmax
    writes and re-reads all V log-probabilities (in fp32, from bf16 logits under autocast) before
-   top-k reads them once more. Per row, one vector pass widens the logits and takes the maximum
+   top-k reads them once more; the generator's bias is added here rather than by the product
+   (which would first copy it into every row of its output). Per row, one vector pass widens the logits and takes the maximum
    of every block of BLOCK of them, and one sums the exponentials. The k best blocks by their
    maxima hold k logits at least as large as the k-th best block maximum b, so every block whose
    maximum is below b holds none of the k best: only the blocks reaching b are searched, in
@@ -34,9 +35,10 @@ static inline void insert(float z, int64_t v, int64_t k, int64_t *found, float *
     where[at] = v;
 }
 
-/* z: (rows, V) contiguous, bf16 if low; values: (rows, k) fp32; indices: (rows, k) int64. */
-void best_words(int64_t rows, int64_t V, const void *z, int low, int64_t k, float *values,
-                int64_t *indices) {
+/* z: (rows, V) contiguous, bf16 if low; bias: (V) fp32 added to every row, or NULL;
+   values: (rows, k) fp32; indices: (rows, k) int64. */
+void best_words(int64_t rows, int64_t V, const void *z, int low, const float *bias, int64_t k,
+                float *values, int64_t *indices) {
     int64_t blocks = (V + BLOCK - 1) / BLOCK;
 #pragma omp parallel for schedule(static) if (rows * V >= 65536)
     for (int64_t i = 0; i < rows; i++) {
@@ -49,6 +51,8 @@ void best_words(int64_t rows, int64_t V, const void *z, int low, int64_t k, floa
             const float *in = (const float *)z + i * V;
             for (int64_t v = 0; v < V; v++) row[v] = in[v];
         }
+        if (bias)
+            for (int64_t v = 0; v < V; v++) row[v] += bias[v];
         float m = -INFINITY;
         for (int64_t b = 0; b < blocks; b++) {
             float most = row[b * BLOCK];
