@@ -76,3 +76,21 @@ def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding():
     assert padded.shape == (5, 70, 24) and padded.dtype == torch.bfloat16
     assert torch.allclose(padded.float(), reference.float(), rtol=1e-2, atol=1e-2)
     assert torch.allclose(full, handle(x, layer.weight, layer.bias))
+
+
+def test_joined_parts_give_the_product_of_their_concatenation():
+    """``ShapeStableLinear.joined(a, b)`` is ``layer(cat([a, b], -1))``: with gradients, in fp32
+    decoding, and in bf16 decoding (cast, joined and padded in one copy each)."""
+    from softalign.model.low_precision import ShapeStableLinear
+
+    torch.manual_seed(0)
+    layer = ShapeStableLinear(12, 7)
+    a, b = torch.randn(5, 3, 4), torch.randn(5, 3, 8)
+    whole = layer(torch.cat([a, b], -1))
+    assert torch.allclose(layer.joined(a, b), whole)
+    with torch.no_grad():
+        assert torch.allclose(layer.joined(a, b), whole)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = layer.joined(a, b)
+    assert low.shape == (5, 3, 7) and low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), whole, atol=3e-2)

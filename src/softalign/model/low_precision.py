@@ -82,6 +82,6 @@ class ShapeStableLinear(nn.Linear):
 
     def joined(self, *parts: torch.Tensor) -> torch.Tensor:
         """``self(torch.cat(parts, -1))``, without the joined copy in bf16 decoding."""
-        if autocast_dtype(parts[0]) is None or torch.is_grad_enabled():
+        if torch.is_grad_enabled():  # through forward (a subclass may record the step)
             return self(torch.cat(parts, -1))
         return shape_stable_linear(parts, self.weight, self.bias)

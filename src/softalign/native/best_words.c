@@ -8,8 +8,9 @@
    A search only needs these (greedy: k = 1; a beam of K: k = K + 1), where the log-softmax
    writes and re-reads all V log-probabilities (in fp32, from bf16 logits under autocast) before
    top-k reads them once more; the generator's bias is added here rather than by the product
-   (which would first copy it into every row of its output). Per row, one vector pass widens the logits and takes the maximum
-   of every block of BLOCK of them, and one sums the exponentials. The k best blocks by their
+   (which would first copy it into every row of its output). Per row, one vector pass widens
+   the logits and takes the maximum of every block of BLOCK of them, and one sums the
+   exponentials. The k best blocks by their
    maxima hold k logits at least as large as the k-th best block maximum b, so every block whose
    maximum is below b holds none of the k best: only the blocks reaching b are searched, in
    index order (ties keep the lower index). */
@@ -55,8 +56,9 @@ void best_words(int64_t rows, int64_t V, const void *z, int low, const float *bi
             for (int64_t v = 0; v < V; v++) row[v] += bias[v];
         float m = -INFINITY;
         for (int64_t b = 0; b < blocks; b++) {
-            float most = row[b * BLOCK];
-            for (int64_t j = 1; j < BLOCK; j++) most = row[b * BLOCK + j] > most ? row[b * BLOCK + j] : most;
+            const float *block = row + b * BLOCK;
+            float most = block[0];
+            for (int64_t j = 1; j < BLOCK; j++) most = block[j] > most ? block[j] : most;
             block_max[b] = most;
             m = most > m ? most : m;
         }
