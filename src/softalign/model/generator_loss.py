@@ -29,22 +29,22 @@ from softalign.native import MAX_ROW, kernels
 CHUNK_ROWS = 512
 
 
-def _torch_chunk(logits, real, y, smoothing, total, grad_b):
-    """Adds the chunk's loss to ``total``; returns G = softmax − (1−ε) onehot(y) (fp32, padding
-    rows zero) with its column sums added to ``grad_b``, or None without ``grad_b``."""
+def _torch_chunk(logits, real, y, smoothing, grad_b):
+    """The chunk's loss, and G = softmax − (1−ε) onehot(y) (fp32, padding rows zero) with its
+    column sums added to ``grad_b`` (None without ``grad_b``)."""
     vocab = logits.size(1)
     log_p = torch.log_softmax(logits.float(), dim=1)  # (chunk, V)
-    total -= (1 - smoothing) * log_p[:real].gather(1, y).sum()
+    loss = -(1 - smoothing) * log_p[:real].gather(1, y).sum()
     if smoothing:
-        total -= smoothing / vocab * log_p[:real].sum()
+        loss = loss - smoothing / vocab * log_p[:real].sum()
     if grad_b is None:
-        return None
+        return loss, None
     # G = softmax - (1-ε) onehot(y); the constant -ε/V is added as rank-1 terms by the caller
     g = log_p.exp_()
     g[real:] = 0.0  # padding rows: no gradient
     g[:real].scatter_add_(1, y, torch.full_like(y, -(1 - smoothing), dtype=g.dtype))
     grad_b += g.sum(0)
-    return g
+    return loss, g
 
 
 def _native_chunk(logits, real, y, smoothing, grad_b) -> float:
@@ -96,7 +96,8 @@ class _GeneratorCrossEntropy(torch.autograd.Function):
                     continue
                 g = logits
             else:
-                g = _torch_chunk(logits, real, y, smoothing, total, grad_b)
+                loss, g = _torch_chunk(logits, real, y, smoothing, grad_b)
+                total += loss
                 if g is None:
                     continue
                 g = g if dtype is None else g.to(dtype)
