@@ -23,6 +23,7 @@ from softalign.data.vocab import SubwordVocab
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
 from softalign.errors import CheckpointError
+from softalign.model.packed_weights import WeightPacks
 from softalign.model.seq2seq import Seq2Seq, build_model
 from softalign.train import checkpoint as ckpt
 
@@ -79,6 +80,9 @@ class Translator:
         self.tgt_vocab = tgt_vocab
         self.device = device
         self.checkpoint = checkpoint
+        # the CPU products' packed weights, kept from one translate call to the next (see
+        # model/packed_weights.py: they are packed again if the model's weights are replaced)
+        self.weight_packs: WeightPacks = {}
 
     @classmethod
     def load(
@@ -162,6 +166,7 @@ class Translator:
             device=self.device,
             precision=dec.precision,
             attention=attention,
+            weight_packs=self.weight_packs,
         )
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))

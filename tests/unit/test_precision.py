@@ -43,9 +43,10 @@ def test_bad_precision_or_accumulation_names_the_key(key, value):
         tiny_config(**{key: value})
 
 
-def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding():
+def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding(monkeypatch):
     """Without gradients under bf16 autocast, products run on rows padded to a few shapes
     (oneDNN builds a kernel per shape) and return exactly the unpadded rows' results."""
+    from softalign.model import low_precision
     from softalign.model.low_precision import ShapeStableLinear, padding_rows
 
     assert [padding_rows(n, True) for n in (1, 16, 17, 64, 65, 128)] == [15, 0, 15, 0, 63, 0]
@@ -57,25 +58,22 @@ def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding():
     layer = ShapeStableLinear(32, 24)
     x = torch.randn(5, 70, 32)
     calls = []
-    handle = torch.nn.functional.linear
-    try:
+    product = low_precision.packed_linear
 
-        def spy(inp, weight, bias=None):
-            calls.append(inp.shape)
-            return handle(inp, weight, bias)
+    def spy(inp, weight, bias, dtype):
+        calls.append(inp.shape)
+        return product(inp, weight, bias, dtype)
 
-        torch.nn.functional.linear = spy
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-            padded = layer(x)
-            reference = handle(x, layer.weight, layer.bias)
-        with torch.no_grad():
-            full = layer(x)  # fp32: no padding
-    finally:
-        torch.nn.functional.linear = handle
-    assert calls[0] == (384, 32) and calls[1] == (5, 70, 32)  # 350 rows -> 6 × 64
+    monkeypatch.setattr(low_precision, "packed_linear", spy)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        padded = layer(x)
+        reference = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    with torch.no_grad():
+        full = layer(x)  # fp32: no padding
+    assert calls == [(384, 32)]  # 350 rows -> 6 × 64; fp32 is a plain F.linear
     assert padded.shape == (5, 70, 24) and padded.dtype == torch.bfloat16
     assert torch.allclose(padded.float(), reference.float(), rtol=1e-2, atol=1e-2)
-    assert torch.allclose(full, handle(x, layer.weight, layer.bias))
+    assert torch.allclose(full, torch.nn.functional.linear(x, layer.weight, layer.bias))
 
 
 def test_joined_parts_give_the_product_of_their_concatenation():

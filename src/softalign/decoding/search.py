@@ -12,6 +12,7 @@ from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
 from softalign.errors import SoftalignError
+from softalign.model.packed_weights import WeightPacks, packed_weights
 from softalign.model.seq2seq import Seq2Seq
 from softalign.train.precision import PRECISIONS
 
@@ -37,12 +38,15 @@ def decode_ids(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     attention: bool = True,
+    weight_packs: WeightPacks | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
     ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
+    On the CPU the products read weights packed once for the call (see
+    ``model/packed_weights.py``), or kept in ``weight_packs`` across calls.
     """
     device = torch.device(device)
     was_training = model.training
@@ -52,7 +56,7 @@ def decode_ids(
     # no_grad rather than inference_mode under autocast: only there does autocast cache the
     # low-precision copies of the weights instead of casting them at every step
     no_grad = torch.inference_mode() if precision == "fp32" else torch.no_grad()
-    with no_grad, autocast(precision, device):
+    with no_grad, autocast(precision, device), packed_weights(weight_packs):
         for indices in token_batches([len(s) for s in src_ids], None, budget):
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from softalign.model.low_precision import autocast_dtype, padding_rows, shape_stable_linear
+from softalign.model.packed_weights import can_pack, packed_linear
 from softalign.native import kernels
 
 
@@ -64,9 +65,12 @@ def _forward(
     make = projected.new_empty if rows == batch else projected.new_zeros
     inputs = make(steps, rows, hidden, dtype=dtype)  # h_{t-1} (and padding); [0] unused
     recurrent = projected.new_zeros(rows, gates, dtype=dtype)  # g_t = U h_{t-1}
+    packed = not keep and can_pack(weight_hh, dtype)  # decoding: U packed once (see module)
     row, x_row = states.element_size(), projected.element_size()
     for t in range(steps):
-        if t > 0:
+        if t > 0 and packed:
+            recurrent = packed_linear(inputs[t], weight_hh, None, dtype)
+        elif t > 0:
             torch.mm(inputs[t], weight.t(), out=recurrent)
         library.gru_forward_step(
             batch,

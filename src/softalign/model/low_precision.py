@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from softalign.model.packed_weights import packed_linear
+
 SHAPE_ROWS = 64
 COARSE_ROWS = 512  # decoding: above 2 · COARSE_ROWS rows, multiples of it
 
@@ -53,7 +55,8 @@ def shape_stable_linear(
     dimension (``torch.cat(x, -1)``). Without gradients under CPU low-precision autocast the
     rows of ``x`` (all dimensions but the last) are zero-padded as :func:`padding_rows` says
     for the product, and the padding is dropped from the result; the parts are cast, joined and
-    padded in one copy each, into the product's input."""
+    padded in one copy each, into the product's input, and the product reads the weight
+    packed once (see ``model/packed_weights.py``)."""
     parts = x if isinstance(x, tuple) else (x,)
     dtype = autocast_dtype(parts[0])
     if dtype is None or parts[0].device.type != "cpu" or torch.is_grad_enabled():
@@ -62,14 +65,14 @@ def shape_stable_linear(
     rows = lead.numel()
     pad = padding_rows(rows, low_precision=True, coarse=True)
     if not pad and len(parts) == 1:
-        return F.linear(parts[0], weight, bias)
+        return packed_linear(parts[0], weight, bias, dtype)
     joined = parts[0].new_empty(rows + pad, sum(p.size(-1) for p in parts), dtype=dtype)
     column = 0
     for part in parts:
         joined[:rows, column : column + part.size(-1)].copy_(part.reshape(rows, -1))
         column += part.size(-1)
     joined[rows:].zero_()
-    out = F.linear(joined, weight, bias)[:rows]
+    out = packed_linear(joined, weight, bias, dtype)[:rows]
     return out.view(*lead, out.size(-1))
 
 

@@ -1,0 +1,110 @@
+"""Weights packed once for CPU products: same products, packed only inside the block and again
+when the weights change."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from softalign.config import ModelConfig
+from softalign.data.batching import collate
+from softalign.decoding.search import decode_ids
+from softalign.model import packed_weights
+from softalign.model.packed_weights import can_pack, packed_linear
+from softalign.model.seq2seq import build_model
+
+pytestmark = pytest.mark.skipif(
+    not packed_weights.AVAILABLE, reason="this PyTorch build has no oneDNN packed products"
+)
+
+
+@pytest.mark.parametrize("shape", [(1, 24), (7, 24), (3, 70, 24), (300, 24)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_packed_products_equal_plain_products(shape, with_bias):
+    dtype = torch.bfloat16
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(24, 40, bias=with_bias)
+    x = torch.randn(*shape)
+    bias = layer.bias
+    with torch.no_grad(), packed_weights.packed_weights() as packs:
+        packed = packed_linear(x, layer.weight, bias, dtype)
+    plain = F.linear(x.to(dtype), layer.weight.to(dtype), None if bias is None else bias.to(dtype))
+    assert len(packs) == 1  # it did pack
+    assert packed.shape == (*shape[:-1], 40) and packed.dtype == dtype
+    assert torch.allclose(packed.float(), plain.float(), rtol=1e-2, atol=1e-2)
+
+
+def test_a_weight_is_packed_once_and_again_when_it_changes_in_place():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 5)
+    x = torch.randn(4, 8)
+    packs = {}
+    with torch.no_grad():
+        with packed_weights.packed_weights(packs):
+            packed_linear(x, layer.weight, layer.bias, torch.bfloat16)
+        first = next(iter(packs.values()))[2]
+        with packed_weights.packed_weights(packs):  # the same dict: the copy is reused
+            packed_linear(x, layer.weight, layer.bias, torch.bfloat16)
+            assert next(iter(packs.values()))[2] is first
+            layer.load_state_dict({"weight": torch.ones(5, 8), "bias": torch.zeros(5)})
+            after = packed_linear(x, layer.weight, layer.bias, torch.bfloat16)
+    assert torch.allclose(after.float(), x.sum(-1, keepdim=True).expand(4, 5), atol=5e-2)
+    assert next(iter(packs.values()))[2] is not first
+
+
+def test_nothing_is_packed_outside_the_block_or_with_gradients():
+    layer = torch.nn.Linear(8, 5)
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        assert not can_pack(layer.weight, torch.bfloat16)  # no block open
+    with packed_weights.packed_weights() as packs:
+        assert not can_pack(layer.weight, torch.bfloat16)  # gradients on
+        with torch.no_grad():
+            assert not can_pack(layer.weight, torch.float32)  # fp32 stays with MKL
+        out = packed_linear(x, layer.weight, layer.bias, torch.bfloat16)
+        with torch.no_grad():
+            assert not can_pack(layer.weight[:, :4], torch.bfloat16)  # a view, not a parameter
+    assert out.requires_grad and not packs
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    config = ModelConfig(
+        embedding_size=16,
+        encoder_hidden=8,
+        encoder_layers=1,
+        decoder_hidden=16,
+        attention="additive",
+        attention_size=8,
+        output_size=16,
+        dropout=0.0,
+    )
+    return build_model(config, 20, 20)
+
+
+def test_a_search_after_a_fused_optimizer_step_reads_the_new_weights(monkeypatch):
+    """A fused Adam step changes the parameters without moving their version counters: every
+    search packs afresh (the packs live for one decode_ids call), so it sees the new weights."""
+    model = _tiny_model()
+    torch.manual_seed(1)
+    src = [torch.randint(4, 20, (n,)).tolist() for n in (7, 5, 3, 6)]
+
+    def searches():
+        packed = decode_ids(model, src, beam=2, max_length=10, precision="bf16")
+        with monkeypatch.context() as patch:
+            patch.setattr(packed_weights, "AVAILABLE", False)
+            plain = decode_ids(model, src, beam=2, max_length=10, precision="bf16")
+        return packed, plain
+
+    before, plain_before = searches()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.5, fused=True)
+    versions = [p._version for p in model.parameters()]
+    batch = collate(list(range(len(src))), src)  # the sources as their own targets
+    attentional, _ = model(batch.src, batch.src_lengths, batch.src)
+    model.loss(attentional.flatten(0, 1), batch.src.flatten()).backward()
+    optimizer.step()
+    assert [p._version for p in model.parameters()] == versions  # what makes this a hazard
+    after, plain_after = searches()
+    for found, plain in [(before, plain_before), (after, plain_after)]:
+        assert [h[0].tokens for h in found] == [h[0].tokens for h in plain]
+        assert [h[0].score for h in found] == pytest.approx([h[0].score for h in plain], abs=1e-2)
+    assert [h[0].score for h in after] != pytest.approx([h[0].score for h in before], abs=0.1)
