@@ -171,6 +171,28 @@ def test_beam_of_one_equals_greedy(attention):
             assert torch.allclose(g.attention, b[0].attention, atol=1e-5)
 
 
+def test_greedy_rows_that_ended_and_stay_in_the_batch_change_no_hypothesis():
+    """Under bf16 greedy keeps ended sentences in the batch until fewer padded rows would do:
+    every sentence gets the words, score and attention it gets decoded alone."""
+    model = _tiny_model()
+    torch.manual_seed(4)
+    src = torch.randint(4, 20, (6, 7))
+    lengths = torch.tensor([7, 6, 5, 3, 2, 1])
+    src[torch.arange(7) >= lengths.unsqueeze(1)] = 0
+    limits = torch.tensor([12, 2, 9, 1, 5, 12])  # rows end at different steps
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        together = greedy_search(model, src, lengths, limits)
+        alone = [
+            greedy_search(model, src[i : i + 1], lengths[i : i + 1], limits[i : i + 1])[0]
+            for i in range(6)
+        ]
+    assert {len(h.tokens) for h in together} != {len(together[0].tokens)}  # ends differ
+    for both, one in zip(together, alone, strict=True):
+        assert both.tokens == one.tokens
+        assert both.score == pytest.approx(one.score, abs=1e-3)
+        assert torch.allclose(both.attention, one.attention, atol=1e-2)
+
+
 @pytest.mark.parametrize("beam", [1, 3])
 def test_searches_without_attention_find_the_same_hypotheses(beam):
     model = _tiny_model()

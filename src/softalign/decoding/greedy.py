@@ -6,6 +6,7 @@ import torch
 
 from softalign.data.vocab import BOS_ID, EOS_ID
 from softalign.decoding.hypothesis import Hypothesis
+from softalign.model.low_precision import autocast_dtype, padding_rows
 from softalign.model.seq2seq import Seq2Seq
 
 
@@ -19,7 +20,10 @@ def greedy_search(
 ) -> list[Hypothesis]:
     """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,).
 
-    Sentences leave the batch when they end, so the model only computes for the rest.
+    Sentences leave the batch when the rows that stay fit fewer padded product rows (bf16 on
+    the CPU, see ``padding_rows``; else at once): until then an ended sentence keeps computing
+    (what it writes after its end is ignored), which costs less than copying the state at
+    every sentence that ends.
     ``keep_attention=False``: the hypotheses carry no attention (none is collected).
     """
     batch = src.size(0)
@@ -29,37 +33,45 @@ def greedy_search(
     steps = int(max_lengths.max())
     tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     alive = torch.arange(batch, device=device)  # the original row of every state row
+    limits = max_lengths  # of every state row
+    ended = torch.zeros(batch, dtype=torch.bool, device=device)  # of every state row
     words = torch.full((batch, steps), EOS_ID, dtype=torch.long, device=device)
-    total = torch.zeros(batch, device=device)
+    log_probs = torch.zeros(batch, steps, device=device)
     attention = None
+    low = autocast_dtype(src) is not None and device.type == "cpu"
+    padded = lambda rows: rows + padding_rows(rows, low)  # noqa: E731  a step's product rows
     for t in range(steps):
         best, rows, weights, state = model.step_best(tokens, state, 1)
-        best, rows = best.squeeze(1), rows.squeeze(1)  # (alive,)
+        best, rows = best.squeeze(1), rows.squeeze(1)  # (state rows,)
         tokens = model.output_words(rows)
         words[alive, t] = tokens
-        total[alive] += best
+        log_probs[alive, t] = best
         if weights is not None and keep_attention:
             if attention is None:
                 attention = weights.new_zeros(batch, steps, weights.size(-1))
             attention[alive, t] = weights
-        ended = (tokens == EOS_ID) | (t + 1 >= max_lengths[alive])
-        if bool(ended.all()):
+        ended |= (tokens == EOS_ID) | (t + 1 >= limits)
+        left = alive.numel() - int(ended.sum())
+        if left == 0:
             break
-        if bool(ended.any()):
+        if padded(left) < padded(alive.numel()):
             keep = (~ended).nonzero().squeeze(1)
             alive, tokens, state = alive[keep], tokens[keep], state.select(keep, keep)
+            limits, ended = limits[keep], ended[keep]
     outputs = words.tolist()
     hypotheses = []
     for row, seq in enumerate(outputs):
         limit = int(max_lengths[row])
         length = seq.index(EOS_ID) if EOS_ID in seq[:limit] else limit
+        scored = min(length + 1, limit)  # the EOS's log-probability counts
         hypotheses.append(
             Hypothesis(
                 tokens=seq[:length],
-                score=float(total[row]),
+                score=float(log_probs[row, :scored].sum()),
                 attention=None
                 if attention is None
                 else attention[row, :length, : int(src_lengths[row])].float().cpu(),
             )
         )
     return hypotheses
+
