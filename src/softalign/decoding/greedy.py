@@ -74,4 +74,3 @@ def greedy_search(
             )
         )
     return hypotheses
-
