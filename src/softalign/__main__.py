@@ -1,3 +1,3 @@
-from softalign.cli import main
+from softalign.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -12,6 +12,7 @@ compare, study).
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from softalign.cli.analysis_commands import (
@@ -78,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         add(sub)
     return parser
+
+
+def run() -> int:
+    """The ``softalign`` command: :func:`main`, then every object still alive moved out of the
+    cyclic collector's sight (``gc.freeze``), so that the interpreter's shutdown does not walk
+    all of PyTorch's objects (≈ 0.2 s of a ``softalign translate``)."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
