@@ -116,7 +116,9 @@ class Translator:
         tensors = ckpt.load_tensors(path, "model.safetensors", state)
         output_ids = tensors.get("output_ids")  # absent: the generator scores every id
         try:
-            model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
+            model = build_model(
+                config.model, len(src_vocab), len(tgt_vocab), output_ids, initialize=False
+            )
         except ValueError as exc:
             raise CheckpointError(f"{path}: output_ids: {exc}") from None
         ckpt.load_weights(model, tensors, path)
