@@ -99,8 +99,9 @@ def _once(parameter: torch.Tensor, dtype: torch.dtype, make) -> torch.Tensor:
     entry = packs.get(key)
     if entry is not None and entry[0]() is parameter and entry[1] == parameter._version:
         return entry[2]
-    for stale in [k for k, e in packs.items() if e[0]() is None]:
-        del packs[stale]
+    for old_key, old in list(packs.items()):  # list(): one step, safe beside other threads
+        if old[0]() is None:
+            packs.pop(old_key, None)
     with torch.no_grad():
         made = make(parameter.detach().to(dtype).contiguous())
     packs[key] = (weakref.ref(parameter), parameter._version, made)
