@@ -229,6 +229,65 @@ def test_too_many_queued_sentences_get_503(translator):
         assert post(client, {"text": ["ba"] * 4}).status_code == 200
 
 
+def test_a_request_waiting_past_the_timeout_gets_504_and_the_server_goes_on(
+    translator, monkeypatch
+):
+    started, release = threading.Event(), threading.Event()
+    translate = translator.translate
+
+    def slow(texts, beam, nbest):
+        started.set()
+        release.wait(10)
+        return translate(texts, beam=beam, nbest=nbest)
+
+    limits = ServeLimits(timeout_s=1)
+    with TestClient(create_app(translator, limits=limits)) as client:
+        monkeypatch.setattr(translator, "translate", slow)
+        response = post(client, {"text": ["ba be"]})
+        assert started.is_set()
+        assert response.status_code == 504
+        assert response.json()["error"]["code"] == "timeout"
+        assert "1 s" in response.json()["error"]["message"]
+        monkeypatch.undo()
+        release.set()  # the timed-out batch finishes unseen; the next request is answered
+        assert post(client, {"text": ["ba be"]}).status_code == 200
+        assert client.get("/health").json()["pending_sentences"] == 0
+
+
+def test_a_request_timing_out_in_the_queue_is_never_decoded(translator, monkeypatch):
+    release, decoded = threading.Event(), []
+    translate = translator.translate
+
+    def slow(texts, beam, nbest):
+        decoded.extend(texts)
+        release.wait(10)
+        return translate(texts, beam=beam, nbest=nbest)
+
+    app = create_app(translator, limits=ServeLimits(timeout_s=1), max_batch=1, max_wait_ms=0)
+    with TestClient(app) as client:
+        monkeypatch.setattr(translator, "translate", slow)
+        codes = {}
+
+        def one(text: str) -> None:
+            codes[text] = post(client, {"text": [text]}).status_code
+
+        first = threading.Thread(target=one, args=("ba be",))
+        first.start()
+        while not decoded:  # the worker is busy with the first request
+            threading.Event().wait(0.01)
+        one("bo bu")  # queued behind it, and gives up after 1 s
+        release.set()
+        first.join()
+        for _ in range(500):  # the worker finishes the first batch, then drops the second
+            if client.get("/health").json()["pending_sentences"] == 0:
+                break
+            threading.Event().wait(0.01)
+        monkeypatch.undo()
+        assert client.get("/health").json()["pending_sentences"] == 0
+    assert codes == {"ba be": 504, "bo bu": 504}
+    assert decoded == ["ba be"]
+
+
 def test_a_failure_in_the_model_is_a_json_500_and_the_server_goes_on(translator, monkeypatch):
     def broken(texts, beam, nbest):
         raise RuntimeError("model exploded")
@@ -261,7 +320,7 @@ def test_serve_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
     assert error.startswith("softalign: error:") and error.count("\n") == 1
 
 
-@pytest.mark.parametrize("option", ["--max-chars", "--max-sentences", "--max-batch"])
+@pytest.mark.parametrize("option", ["--max-chars", "--max-sentences", "--max-batch", "--timeout"])
 def test_serve_command_refuses_limits_below_one(tiny_run, capsys, option):
     from softalign.cli import main
 

@@ -263,4 +263,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-body-bytes", type=int, default=1_000_000, help="request body size (1000000)"
     )
+    p.add_argument(
+        "--timeout", type=int, default=60, help="seconds a request waits before 504 (60)"
+    )
     p.set_defaults(func=cmd_serve)

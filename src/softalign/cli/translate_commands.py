@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_beam=args.max_beam,
             max_pending=args.max_pending,
             max_body_bytes=args.max_body_bytes,
+            timeout_s=args.timeout,
         )
     except ValueError as exc:
         raise SoftalignError(f"serve: {exc}") from None

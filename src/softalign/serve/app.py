@@ -40,7 +40,7 @@ from softalign.translator import Translator
 log = logging.getLogger("softalign.serve")
 
 STATIC_DIR = Path(__file__).parent / "static"
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 503)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 503, 504)}
 
 router = APIRouter()
 
@@ -60,7 +60,12 @@ async def translate(body: TranslateRequest, request: Request) -> TranslateRespon
     if batcher.pending_sentences + len(body.text) > state.limits.max_pending:
         message = "server busy: too many sentences queued, retry later"
         raise ApiError(503, "overloaded", message, {"Retry-After": "1"})
-    results = await asyncio.wrap_future(batcher.submit(body.text, beam, body.nbest))
+    waiting = asyncio.wrap_future(batcher.submit(body.text, beam, body.nbest))
+    try:  # on timeout the job is cancelled: the batcher skips it if it has not started
+        results = await asyncio.wait_for(waiting, state.limits.timeout_s)
+    except TimeoutError:
+        message = f"no translation within {state.limits.timeout_s} s, retry later or send less"
+        raise ApiError(504, "timeout", message) from None
     return to_response(results, beam=beam, nbest=body.nbest, attention=body.attention)
 
 

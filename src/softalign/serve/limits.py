@@ -13,6 +13,8 @@ Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (5
 422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
 422    ``nbest_out_of_range``    nbest outside [1, beam]
 503    ``overloaded``            more than ``max_pending`` sentences already waiting
+504    ``timeout``               no translation within ``timeout_s`` seconds (queued sentences
+                                 are dropped; a batch already decoding finishes unseen)
 500    ``internal_error``        a bug: logged with its traceback; the server goes on
 =====  ========================  ==========================================================
 """
@@ -40,6 +42,7 @@ class ServeLimits:
     max_beam: int = 10
     max_pending: int = 4096  # sentences queued on the model before new requests get 503
     max_body_bytes: int = 1_000_000
+    timeout_s: int = 60  # a request's wait for its translations before 504
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
