@@ -161,11 +161,21 @@ class AttentionDecoder(nn.Module):
         )
 
     # ------------------------------------------------------------------ steps
-    def _embed(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embedding-dependent parts of the first layer's gates and of the deep output."""
+    def _embed(
+        self, tokens: torch.Tensor, fed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's input projection and the deep output's ``V_o E y + b_o`` for
+        ``tokens``. Without ``fed`` only the word's part of the projection (teacher forcing
+        projects all words at once and adds the fed vector's part step by step); with it,
+        one product over ``[E y ; fed]`` with the whole weight (a decoding step)."""
         embedded = self.dropout(self.embedding(tokens))
         first = self.cells[0].input_proj
-        gates = F.linear(embedded, first.weight[:, : self.embedding_size], first.bias)
+        if fed is not None:
+            gates = first.joined(embedded, fed)
+        elif self.feed_size:
+            gates = F.linear(embedded, first.weight[:, : self.embedding_size], first.bias)
+        else:
+            gates = first(embedded)
         return gates, self.output_embedding(embedded)
 
     def _feed_weight(self) -> StepWeight:
@@ -208,14 +218,9 @@ class AttentionDecoder(nn.Module):
         self, tokens: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
         """One step for tokens (batch,): attentional vector (batch, output_size),
-        attention weights (batch, src_len) or None, and the next state.
-
-        The first layer's input projection is one product over ``[E y ; fed]`` with the whole
-        weight (the teacher-forced loop splits it to project all words at once)."""
-        embedded = self.dropout(self.embedding(tokens))
-        first = self.cells[0].input_proj
-        gates = first.joined(embedded, self._fed(state)) if self.feed_size else first(embedded)
-        return self._step(gates, self.output_embedding(embedded), state, None)
+        attention weights (batch, src_len) or None, and the next state."""
+        gates, output_embedded = self._embed(tokens, self._fed(state) if self.feed_size else None)
+        return self._step(gates, output_embedded, state, None)
 
     def forward(
         self, tgt_in: torch.Tensor, state: DecoderState
