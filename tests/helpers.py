@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from softalign.config import RunConfig, from_dict
+import torch
+
+from softalign.config import ModelConfig, RunConfig, from_dict
+from softalign.model.seq2seq import Seq2Seq, build_model
 
 TINY = {
     "data": {"corpus": "synthetic:reverse?min=3&max=12&n=3000", "vocab": {"size": 60}},
@@ -30,3 +33,20 @@ TINY = {
 def tiny_config(**overrides) -> RunConfig:
     """The tiny synthetic config with dotted overrides (``**{"model.attention": "dot"}``)."""
     return from_dict(TINY).replace(**overrides)
+
+
+def tiny_model(attention: str = "additive", rnn_type: str = "gru") -> Seq2Seq:
+    """A small untrained model (seed 0, 20 source and target ids, no dropout), in eval mode."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        embedding_size=16,
+        encoder_hidden=8,
+        encoder_layers=1,
+        decoder_hidden=16,
+        attention=attention,
+        attention_size=8,
+        output_size=16,
+        dropout=0.0,
+        rnn_type=rnn_type,
+    )
+    return build_model(config, 20, 20).eval()

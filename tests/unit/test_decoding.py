@@ -4,14 +4,13 @@ import math
 
 import pytest
 import torch
+from tests.helpers import tiny_model
 
-from softalign.config import ModelConfig
 from softalign.data.vocab import BOS_ID, EOS_ID
 from softalign.decoding.beam import BeamSearch, beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.penalties import gnmt_length_penalty
 from softalign.decoding.search import decode_ids
-from softalign.model.seq2seq import build_model
 
 V = 8  # ids 4..7 are words
 
@@ -138,25 +137,9 @@ def test_beam_search_state_never_needs_the_model():
     assert [h[0].tokens for h in search.results()] == [[], []]
 
 
-def _tiny_model(attention="additive", rnn_type="gru"):
-    torch.manual_seed(0)
-    config = ModelConfig(
-        embedding_size=16,
-        encoder_hidden=8,
-        encoder_layers=1,
-        decoder_hidden=16,
-        attention=attention,
-        attention_size=8,
-        output_size=16,
-        dropout=0.0,
-        rnn_type=rnn_type,
-    )
-    return build_model(config, 20, 20).eval()
-
-
 @pytest.mark.parametrize("attention", ["additive", "dot", "general", "none"])
 def test_beam_of_one_equals_greedy(attention):
-    model = _tiny_model(attention)
+    model = tiny_model(attention)
     torch.manual_seed(3)
     src = torch.randint(4, 20, (6, 7))
     lengths = torch.tensor([7, 6, 5, 3, 2, 1])
@@ -174,7 +157,7 @@ def test_beam_of_one_equals_greedy(attention):
 def test_greedy_rows_that_ended_and_stay_in_the_batch_change_no_hypothesis():
     """Under bf16 greedy keeps ended sentences in the batch until fewer padded rows would do:
     every sentence gets the words, score and attention it gets decoded alone."""
-    model = _tiny_model()
+    model = tiny_model()
     torch.manual_seed(4)
     src = torch.randint(4, 20, (6, 7))
     lengths = torch.tensor([7, 6, 5, 3, 2, 1])
@@ -195,7 +178,7 @@ def test_greedy_rows_that_ended_and_stay_in_the_batch_change_no_hypothesis():
 
 @pytest.mark.parametrize("beam", [1, 3])
 def test_searches_without_attention_find_the_same_hypotheses(beam):
-    model = _tiny_model()
+    model = tiny_model()
     sources = [[5, 9, 4, 7], [12, 6], [8, 8, 8, 13, 4, 5]]
     kept = decode_ids(model, sources, beam=beam, nbest=beam)
     bare = decode_ids(model, sources, beam=beam, nbest=beam, attention=False)
@@ -207,7 +190,7 @@ def test_searches_without_attention_find_the_same_hypotheses(beam):
 
 
 def test_batched_beam_equals_one_sentence_at_a_time():
-    model = _tiny_model(rnn_type="lstm")
+    model = tiny_model(rnn_type="lstm")
     torch.manual_seed(4)
     src = torch.randint(4, 20, (4, 5))
     lengths = torch.tensor([5, 5, 4, 2])
@@ -227,7 +210,7 @@ def test_batched_beam_equals_one_sentence_at_a_time():
 def test_beam_scores_are_the_models_log_probabilities_of_its_hypotheses(attention):
     """Hypotheses move between beams and sentences leave the batch while the beams share one
     copy of their source: every score must still be the teacher-forced log-probability."""
-    model = _tiny_model(attention, rnn_type="gru")
+    model = tiny_model(attention, rnn_type="gru")
     torch.manual_seed(5)
     src = torch.randint(4, 20, (5, 6))
     lengths = torch.tensor([6, 5, 3, 2, 1])

@@ -4,13 +4,12 @@ when the weights change."""
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.helpers import tiny_model
 
-from softalign.config import ModelConfig
 from softalign.data.batching import collate
 from softalign.decoding.search import decode_ids
 from softalign.model import packed_weights
 from softalign.model.packed_weights import can_pack, packed_linear
-from softalign.model.seq2seq import build_model
 
 pytestmark = pytest.mark.skipif(
     not packed_weights.AVAILABLE, reason="this PyTorch build has no oneDNN packed products"
@@ -66,25 +65,10 @@ def test_nothing_is_packed_outside_the_block_or_with_gradients():
     assert out.requires_grad and not packs
 
 
-def _tiny_model():
-    torch.manual_seed(0)
-    config = ModelConfig(
-        embedding_size=16,
-        encoder_hidden=8,
-        encoder_layers=1,
-        decoder_hidden=16,
-        attention="additive",
-        attention_size=8,
-        output_size=16,
-        dropout=0.0,
-    )
-    return build_model(config, 20, 20)
-
-
 def test_a_search_after_a_fused_optimizer_step_reads_the_new_weights(monkeypatch):
     """A fused Adam step changes the parameters without moving their version counters: every
     search packs afresh (the packs live for one decode_ids call), so it sees the new weights."""
-    model = _tiny_model()
+    model = tiny_model()
     torch.manual_seed(1)
     src = [torch.randint(4, 20, (n,)).tolist() for n in (7, 5, 3, 6)]
 
