@@ -49,14 +49,14 @@ def _forward(
     bias_hh: torch.Tensor | None,
     low: bool,
     keep: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
     """States (batch, T, hidden); when ``keep``: the gates [r, z, n, q] (T, batch, 4·hidden)
-    and the product inputs h_{t-1} (T, batch, hidden) for backward; and U in product dtype."""
+    and the product inputs h_{t-1} (T, batch, hidden) for backward; and U in product dtype
+    (None when decoding read it packed)."""
     library = kernels()
     batch, steps, gates = projected.shape
     hidden = gates // 3
     dtype = torch.bfloat16 if low else torch.float32
-    weight = weight_hh.detach().to(dtype)  # U: (3·hidden, hidden)
     bias = None if bias_hh is None else bias_hh.detach().float().contiguous()
     states = projected.new_empty(batch, steps, hidden, dtype=torch.float32)
     saved = states.new_empty(steps, batch, 4 * hidden) if keep else None
@@ -66,6 +66,7 @@ def _forward(
     inputs = make(steps, rows, hidden, dtype=dtype)  # h_{t-1} (and padding); [0] unused
     recurrent = projected.new_zeros(rows, gates, dtype=dtype)  # g_t = U h_{t-1}
     packed = not keep and can_pack(weight_hh, dtype)  # decoding: U packed once (see module)
+    weight = None if packed else weight_hh.detach().to(dtype)  # U: (3·hidden, hidden)
     row, x_row = states.element_size(), projected.element_size()
     for t in range(steps):
         if t > 0 and packed:

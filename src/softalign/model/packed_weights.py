@@ -79,6 +79,9 @@ def packed_linear(
     ``weight`` packed once (and a parameter ``bias`` cast once) where :func:`can_pack` says
     so, else plain."""
     if not can_pack(weight, dtype):
+        device = x.device.type
+        if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == dtype:
+            return F.linear(x, weight, bias)  # autocast casts (and may keep) the weight
         bias = None if bias is None else bias.to(dtype)
         return F.linear(x.to(dtype), weight.to(dtype), bias)
     packed = _once(weight, dtype, _mkldnn._reorder_linear_weight)
