@@ -1,7 +1,7 @@
 """Request limits and the JSON errors that enforce them; the server stays up on any input.
 
 Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (503 with
-``Retry-After`` when the queue is full):
+``Retry-After`` when the queue is full, 504 when a request waited too long):
 
 =====  ========================  ==========================================================
 400    ``malformed_json``        the body is not valid JSON
