@@ -109,7 +109,7 @@ def prepare(data_dir: Path, workdir: Path, copies: int) -> tuple[list[str], list
 
 def train_direction(workdir: Path, src: str, tgt: str, minutes: float, threads: int) -> Path:
     """Train (or reuse) a ``src`` -> ``tgt`` run in ``workdir/run-src-tgt``."""
-    from softalign.train.checkpoint import latest_checkpoint
+    from softalign.checkpoint import latest_checkpoint
     from softalign.train.loop import train
 
     run_dir = workdir / f"run-{src}-{tgt}"
@@ -148,7 +148,7 @@ def train_direction(workdir: Path, src: str, tgt: str, minutes: float, threads: 
 
 def load_latest(run_dir: Path) -> Translator:
     """The run's last checkpoint (validation on Multi30k says little about Hansards)."""
-    from softalign.train.checkpoint import latest_checkpoint
+    from softalign.checkpoint import latest_checkpoint
 
     return Translator.load(run_dir, checkpoint=latest_checkpoint(run_dir), device="cpu")
 

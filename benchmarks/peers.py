@@ -53,7 +53,7 @@ from peers_flops import ModelShape, matmul_peak_flops, train_flops_per_target_to
 from peers_setup import install_peer, log, prepare_data  # noqa: E402
 from peers_systems import Joey, OpenNMT, Softalign, SoftalignBF16, System, median  # noqa: E402
 
-from softalign.evaluate import score_corpus  # noqa: E402
+from softalign.metrics import score_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MULTI30K = Path(os.environ.get("SOFTALIGN_SHARED_DATA", REPO.parent / "shared" / "data"))

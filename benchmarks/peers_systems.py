@@ -202,7 +202,7 @@ class Softalign(System):
         return rates
 
     def trained_steps(self, run_dir):
-        from softalign.train.checkpoint import latest_checkpoint
+        from softalign.checkpoint import latest_checkpoint
 
         return int(latest_checkpoint(run_dir).name.split("-")[1])
 
@@ -217,7 +217,7 @@ class Softalign(System):
         """The generator's rows: the target pieces seen in training (``model.output_vocab``)."""
         from safetensors import safe_open
 
-        from softalign.train.checkpoint import latest_checkpoint
+        from softalign.checkpoint import latest_checkpoint
 
         weights = latest_checkpoint(run_dir) / "model.safetensors"
         with safe_open(str(weights), framework="pt") as tensors:

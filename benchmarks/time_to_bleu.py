@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
+from softalign import checkpoint as ckpt
 from softalign.config import load_config
 from softalign.data.corpus import read_parallel
-from softalign.evaluate import score_corpus
-from softalign.train import checkpoint as ckpt
+from softalign.metrics import score_corpus
 from softalign.translator import Translator
 
 

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from softalign import checkpoint as ckpt
 from softalign.analysis.heatmap import save_attention
 from softalign.config import RunConfig, from_dict
 from softalign.data.sources import load_source
-from softalign.evaluate import Scores, score_corpus
-from softalign.train import checkpoint as ckpt
+from softalign.metrics import Scores, score_corpus
 from softalign.train.loop import TrainState, resume, train
 from softalign.translator import Translation, Translator
 

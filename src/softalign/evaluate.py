@@ -1,40 +1,11 @@
-"""Corpus metrics with sacreBLEU: BLEU (cased, 13a tokenisation, with its signature) and chrF."""
+"""``softalign evaluate``: translate a test set and score it (BLEU, chrF, perplexity)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from sacrebleu.metrics import BLEU, CHRF
-
-
-@dataclass(frozen=True)
-class Scores:
-    bleu: float
-    chrf: float
-    signature: str
-    chrf_signature: str
-
-    def as_dict(self) -> dict[str, float | str]:
-        return {
-            "bleu": round(self.bleu, 2),
-            "chrf": round(self.chrf, 2),
-            "signature": self.signature,
-            "chrf_signature": self.chrf_signature,
-        }
-
-
-def score_corpus(hypotheses: list[str], references: list[str]) -> Scores:
-    """BLEU and chrF of detokenized hypotheses against one reference each."""
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    bleu, chrf = BLEU(), CHRF()
-    bleu_score = bleu.corpus_score(hypotheses, [references])
-    chrf_score = chrf.corpus_score(hypotheses, [references])
-    return Scores(
-        bleu_score.score, chrf_score.score, str(bleu.get_signature()), str(chrf.get_signature())
-    )
+from softalign.metrics import score_corpus
 
 
 def evaluate_files(
@@ -50,7 +21,7 @@ def evaluate_files(
 ) -> dict[str, float | str | int]:
     """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity."""
     from softalign.data.corpus import read_parallel
-    from softalign.train.loss import corpus_loss
+    from softalign.loss import corpus_loss
     from softalign.translator import Translator
 
     translator = Translator.load(run_dir, device=device, precision=precision)

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from softalign import checkpoint as ckpt
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import load_vocabs
 from softalign.data.vocab import SubwordVocab
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
 from softalign.errors import CheckpointError
-from softalign.model.packed_weights import WeightPacks
+from softalign.fast.packed_weights import WeightPacks
 from softalign.model.seq2seq import Seq2Seq, build_model
-from softalign.train import checkpoint as ckpt
 
 log = logging.getLogger("softalign")
 

@@ -2,7 +2,7 @@
 
     python tests/reliability/crashpoint.py POINT N train ...
 
-``POINT`` names a moment inside :mod:`softalign.train.checkpoint` (see ``POINTS``); the
+``POINT`` names a moment inside :mod:`softalign.checkpoint` (see ``POINTS``); the
 process kills itself (``SIGKILL``: no cleanup, no ``finally``) the ``N``-th time it gets
 there. ``POINT`` ``none`` runs the command normally. Used by ``test_faults.py`` to show that
 no moment of a checkpoint write leaves a run that cannot be resumed exactly.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import safetensors.torch
 
+from softalign import checkpoint as ckpt
 from softalign import cli
-from softalign.train import checkpoint as ckpt
 
 
 def die() -> None:

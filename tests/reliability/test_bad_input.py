@@ -25,8 +25,8 @@ from safetensors.torch import load_file, save_file
 from tests.helpers import TINY, tiny_config
 from tests.reliability.clicheck import REPO, error_line, fails_cleanly, run_cli, softalign
 
+from softalign import checkpoint as ckpt
 from softalign.data.synthetic import generate
-from softalign.train import checkpoint as ckpt
 
 # ----------------------------------------------------------------------------- corpora
 

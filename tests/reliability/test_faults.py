@@ -20,8 +20,8 @@ import torch
 from tests.helpers import tiny_config
 from tests.reliability.clicheck import error_line, run_cli, softalign
 
+from softalign import checkpoint as ckpt
 from softalign.config import save_config
-from softalign.train import checkpoint as ckpt
 from softalign.train import distributed, loop
 from softalign.train.loop import resume, train
 

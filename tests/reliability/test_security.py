@@ -18,7 +18,7 @@ import pytest
 import torch
 from tests.reliability.clicheck import fails_cleanly
 
-from softalign.train import checkpoint as ckpt
+from softalign import checkpoint as ckpt
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "softalign"
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 from tests.helpers import tiny_config
 
+from softalign import checkpoint as ckpt
 from softalign.data.synthetic import WORDS, generate
-from softalign.train import checkpoint as ckpt
+from softalign.loss import corpus_loss
 from softalign.train.loop import resume, train
-from softalign.train.loss import corpus_loss
 from softalign.translator import Translator
 
 pytestmark = pytest.mark.skipif(
@@ -90,7 +90,7 @@ def test_beam_search_on_cuda_finds_the_cpu_translations(tiny_run):
 def test_generator_loss_on_cuda_equals_cross_entropy(autocast):
     import torch.nn.functional as F
 
-    from softalign.model.generator_loss import generator_cross_entropy
+    from softalign.fast.generator_loss import generator_cross_entropy
 
     def run(fused):
         torch.manual_seed(0)
@@ -133,7 +133,7 @@ def test_decoder_gradients_on_cuda_equal_the_cpu_ones():
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_low_precision_decoding_on_cuda_keeps_the_fp32_quality(tiny_run, precision):
-    from softalign.evaluate import score_corpus
+    from softalign.metrics import score_corpus
 
     translator = Translator.load(tiny_run, device="cuda")
     pairs = generate("reverse", 60, 3, 12, len(WORDS), seed=11)

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 from tests.helpers import tiny_config
 
+from softalign import checkpoint as ckpt
 from softalign.config import save_config
-from softalign.train import checkpoint as ckpt
 from softalign.train.distributed import Ranks, my_micro_batches, split_batch
 from softalign.train.loop import resume, train
 

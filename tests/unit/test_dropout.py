@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from softalign.model.dropout import LEVELS, MIN_ELEMENTS, Dropout, dropout
+from softalign.fast.dropout import LEVELS, MIN_ELEMENTS, Dropout, dropout
 
 
 def test_keeps_one_minus_p_of_the_elements_at_every_position_parity_and_is_unbiased():

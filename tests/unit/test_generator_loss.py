@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from softalign.model.generator_loss import generator_cross_entropy
+from softalign.fast.generator_loss import generator_cross_entropy
 
 
 def loss_and_grads(fused: bool, smoothing: float, chunk_rows: int, autocast: bool = False):
@@ -26,7 +26,7 @@ def loss_and_grads(fused: bool, smoothing: float, chunk_rows: int, autocast: boo
 @pytest.fixture(params=["kernel", "torch"])
 def softmax_by(request, monkeypatch):
     if request.param == "torch":
-        monkeypatch.setattr("softalign.model.generator_loss.kernels", lambda: None)
+        monkeypatch.setattr("softalign.fast.generator_loss.kernels", lambda: None)
     return request.param
 
 

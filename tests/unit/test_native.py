@@ -7,11 +7,10 @@ import logging
 import pytest
 import torch
 
-from softalign import native
-from softalign.model import gru_layer
-from softalign.model.additive_scores import additive_scores
+from softalign.fast import gru_layer, native
+from softalign.fast.additive_scores import additive_scores
+from softalign.fast.best_words import best_words
 from softalign.model.attention import AdditiveAttention
-from softalign.model.best_words import best_words
 from softalign.model.cells import GRUCell
 from softalign.model.encoder import RNNEncoder
 
@@ -175,7 +174,7 @@ def test_switched_off_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path, ca
 @pytest.mark.parametrize("k", [1, 6])
 def test_best_words_are_the_top_k_of_the_log_softmax(kernel, k, monkeypatch):
     if not kernel:
-        monkeypatch.setattr("softalign.model.best_words.kernels", lambda: None)
+        monkeypatch.setattr("softalign.fast.best_words.kernels", lambda: None)
     elif native.kernels() is None:
         pytest.skip("no C compiler: softalign's C kernels not built")
     torch.manual_seed(0)

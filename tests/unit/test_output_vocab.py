@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tests.helpers import tiny_config
 
+from softalign import checkpoint as ckpt
 from softalign.config import ModelConfig
 from softalign.data.binarized import TokenSequences
 from softalign.data.dataset import seen_ids
@@ -14,7 +15,6 @@ from softalign.data.sources import load_splits
 from softalign.data.vocab import BOS_ID, EOS_ID, UNK_ID
 from softalign.decoding.search import decode_ids
 from softalign.model.seq2seq import build_model
-from softalign.train import checkpoint as ckpt
 from softalign.train.loop import resume, train
 from softalign.translator import Translator
 

@@ -8,8 +8,8 @@ from tests.helpers import tiny_model
 
 from softalign.data.batching import collate
 from softalign.decoding.search import decode_ids
-from softalign.model import packed_weights
-from softalign.model.packed_weights import can_pack, packed_linear
+from softalign.fast import packed_weights
+from softalign.fast.packed_weights import can_pack, packed_linear
 
 pytestmark = pytest.mark.skipif(
     not packed_weights.AVAILABLE, reason="this PyTorch build has no oneDNN packed products"

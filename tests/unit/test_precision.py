@@ -7,8 +7,8 @@ import torch
 from tests.helpers import tiny_config
 
 from softalign.errors import ConfigError, SoftalignError
+from softalign.precision import Precision
 from softalign.train.loop import train
-from softalign.train.precision import Precision
 
 
 def test_bf16_autocast_runs_matrix_multiplies_in_bf16_on_cpu():
@@ -46,8 +46,8 @@ def test_bad_precision_or_accumulation_names_the_key(key, value):
 def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding(monkeypatch):
     """Without gradients under bf16 autocast, products run on rows padded to a few shapes
     (oneDNN builds a kernel per shape) and return exactly the unpadded rows' results."""
-    from softalign.model import low_precision
-    from softalign.model.low_precision import ShapeStableLinear, padding_rows
+    from softalign.fast import low_precision
+    from softalign.fast.low_precision import ShapeStableLinear, padding_rows
 
     assert [padding_rows(n, True) for n in (1, 16, 17, 64, 65, 128)] == [15, 0, 15, 0, 63, 0]
     assert padding_rows(65, False) == 0
@@ -79,7 +79,7 @@ def test_shape_stable_products_pad_rows_only_in_cpu_low_precision_decoding(monke
 def test_joined_parts_give_the_product_of_their_concatenation():
     """``ShapeStableLinear.joined(a, b)`` is ``layer(cat([a, b], -1))``: with gradients, in fp32
     decoding, and in bf16 decoding (cast, joined and padded in one copy each)."""
-    from softalign.model.low_precision import ShapeStableLinear
+    from softalign.fast.low_precision import ShapeStableLinear
 
     torch.manual_seed(0)
     layer = ShapeStableLinear(12, 7)

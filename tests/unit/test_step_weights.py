@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from tests.unit.test_model import VARIANTS, batch, small
 
 import softalign.model.decoder as decoder_module
-from softalign.model.step_weights import (
+from softalign.fast.step_weights import (
     RecurrentLinear,
     StepWeight,
     one_weight_gradient_per_sequence,

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 from tests.helpers import tiny_config
 
+from softalign import checkpoint as ckpt
 from softalign.errors import CheckpointError, SoftalignError
-from softalign.train import checkpoint as ckpt
 from softalign.train.loop import resume, train
 
 

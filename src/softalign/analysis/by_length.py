@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from softalign.errors import SoftalignError
-from softalign.evaluate import Scores, score_corpus
+from softalign.metrics import Scores, score_corpus
 
 DEFAULT_EDGES = (10, 20, 30, 40, 50)
 

@@ -6,7 +6,7 @@ import torch
 
 from softalign.data.vocab import BOS_ID, EOS_ID
 from softalign.decoding.hypothesis import Hypothesis
-from softalign.model.low_precision import autocast_dtype, padding_rows
+from softalign.fast.low_precision import autocast_dtype, padding_rows
 from softalign.model.seq2seq import Seq2Seq
 
 

@@ -11,18 +11,9 @@ from softalign.decoding.beam import beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
-from softalign.errors import SoftalignError
-from softalign.model.packed_weights import WeightPacks, packed_weights
+from softalign.fast.packed_weights import WeightPacks, packed_weights
 from softalign.model.seq2seq import Seq2Seq
-from softalign.train.precision import PRECISIONS
-
-
-def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """Matrix products in ``precision`` (bf16/fp16) under autocast; softmax stays fp32."""
-    dtype = PRECISIONS[precision]
-    if precision == "fp16" and device.type != "cuda":
-        raise SoftalignError("decoding.precision fp16 needs a CUDA device (use bf16 on CPU)")
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+from softalign.precision import autocast
 
 
 def decode_ids(

@@ -29,10 +29,10 @@ import math
 import torch
 from torch import nn
 
-from softalign.model.additive_scores import additive_scores
-from softalign.model.low_precision import ShapeStableLinear
-from softalign.model.step_weights import RecurrentLinear
-from softalign.native import available as native_available
+from softalign.fast.additive_scores import additive_scores
+from softalign.fast.low_precision import ShapeStableLinear
+from softalign.fast.native import available as native_available
+from softalign.fast.step_weights import RecurrentLinear
 
 
 def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:

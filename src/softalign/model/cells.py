@@ -10,7 +10,7 @@ then only adds the recurrent part. Equations (PyTorch's gate order)::
           c' = f ⊙ c + i ⊙ g      h' = o ⊙ tanh(c')
 
 where ``x = W x_t + b`` is the input projection. Both projections are
-:class:`~softalign.model.step_weights.RecurrentLinear`: under teacher forcing their weight
+:class:`~softalign.fast.step_weights.RecurrentLinear`: under teacher forcing their weight
 gradients are one product over all steps.
 """
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from softalign.model.gru_layer import gru_cell_step
-from softalign.model.step_weights import RecurrentLinear
-from softalign.native import available as native_available
+from softalign.fast.gru_layer import gru_cell_step
+from softalign.fast.native import available as native_available
+from softalign.fast.step_weights import RecurrentLinear
 
 State = tuple[torch.Tensor, ...]  # GRU: (h,); LSTM: (h, c); each (batch, hidden)
 

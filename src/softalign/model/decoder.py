@@ -22,15 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from softalign.data.vocab import PAD_ID
-from softalign.model.attention import ATTENTIONS
-from softalign.model.cells import CELLS, State
-from softalign.model.dropout import Dropout
-from softalign.model.low_precision import ShapeStableLinear
-from softalign.model.step_weights import (
+from softalign.fast.dropout import Dropout
+from softalign.fast.low_precision import ShapeStableLinear
+from softalign.fast.step_weights import (
     RecurrentLinear,
     StepWeight,
     one_weight_gradient_per_sequence,
 )
+from softalign.model.attention import ATTENTIONS
+from softalign.model.cells import CELLS, State
 
 
 @dataclass

@@ -26,9 +26,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from softalign.data.vocab import PAD_ID
-from softalign.model.dropout import Dropout, dropout
-from softalign.model.gru_layer import gru_layer
-from softalign.native import available as native_available
+from softalign.fast.dropout import Dropout, dropout
+from softalign.fast.gru_layer import gru_layer
+from softalign.fast.native import available as native_available
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 

@@ -7,12 +7,12 @@ from torch import nn
 
 from softalign.config import ModelConfig
 from softalign.data.vocab import PAD_ID, UNK_ID
-from softalign.model.best_words import best_words
+from softalign.fast.best_words import best_words
+from softalign.fast.dropout import Dropout
+from softalign.fast.generator_loss import generator_cross_entropy
+from softalign.fast.low_precision import ShapeStableLinear, shape_stable_linear
 from softalign.model.decoder import AttentionDecoder, DecoderState
-from softalign.model.dropout import Dropout
 from softalign.model.encoder import RNNEncoder
-from softalign.model.generator_loss import generator_cross_entropy
-from softalign.model.low_precision import ShapeStableLinear, shape_stable_linear
 
 
 class Seq2Seq(nn.Module):

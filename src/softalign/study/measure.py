@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from softalign import checkpoint as ckpt
 from softalign.analysis.by_length import DEFAULT_EDGES, score_by_length
-from softalign.evaluate import score_corpus
+from softalign.metrics import score_corpus
 from softalign.study.accuracy import accuracy, accuracy_by_length
-from softalign.train import checkpoint as ckpt
 from softalign.translator import Translator
 
 HEATMAP_MAX_WORDS = 40  # longer sources make unreadable heatmaps

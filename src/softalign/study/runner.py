@@ -12,12 +12,12 @@ import json
 import logging
 from pathlib import Path
 
+from softalign import checkpoint as ckpt
 from softalign.data.sources import load_splits
 from softalign.errors import SoftalignError
 from softalign.study.measure import default_edges, heatmap_index, measure_variant
 from softalign.study.plan import StudyPlan, check_same_study, run_dir, save_plan
 from softalign.study.report import EVAL_FILE, build_report
-from softalign.train import checkpoint as ckpt
 from softalign.train.loop import resume, train
 
 log = logging.getLogger("softalign.study")

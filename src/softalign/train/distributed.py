@@ -37,8 +37,8 @@ from torch.nn.parallel import DistributedDataParallel
 from softalign.data.batching import Batch
 from softalign.device import pick_device
 from softalign.errors import SoftalignError
+from softalign.loss import batch_loss
 from softalign.model.seq2seq import Seq2Seq
-from softalign.train.loss import batch_loss
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,16 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from softalign import checkpoint as ckpt
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import seen_ids
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.model.seq2seq import build_model
-from softalign.train import checkpoint as ckpt
+from softalign.precision import Precision
 from softalign.train import distributed
 from softalign.train.distributed import Ranks
 from softalign.train.inputs import load_data
 from softalign.train.optim import PlateauSchedule, build_optimizer
-from softalign.train.precision import Precision
 from softalign.train.session import Session, TrainState, restore, save
 from softalign.train.step import next_batch, train_step, validation_round, write_metrics
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import torch
 
+from softalign import checkpoint as ckpt
 from softalign.config import RunConfig
 from softalign.data.batching import BatchPlan
 from softalign.data.dataset import EncodedSplit
 from softalign.errors import CheckpointError
 from softalign.model.seq2seq import Seq2Seq
-from softalign.train import checkpoint as ckpt
+from softalign.precision import Precision
 from softalign.train import distributed
 from softalign.train.distributed import Ranks
 from softalign.train.optim import PlateauSchedule, optimizer_from_flat, optimizer_to_flat
-from softalign.train.precision import Precision
 
 log = logging.getLogger("softalign")
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
+from softalign import checkpoint as ckpt
 from softalign.data.batching import collate, token_batches
 from softalign.data.binarized import sequence_lengths
 from softalign.decoding.search import decode_ids
 from softalign.errors import SoftalignError
-from softalign.evaluate import score_corpus
-from softalign.train import checkpoint as ckpt
+from softalign.loss import corpus_loss
+from softalign.metrics import score_corpus
 from softalign.train import distributed
-from softalign.train.loss import corpus_loss
 from softalign.train.optim import set_lr
 from softalign.train.session import Session, save
 

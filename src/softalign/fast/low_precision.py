@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from softalign.model.packed_weights import packed_linear
+from softalign.fast.packed_weights import packed_linear
 
 SHAPE_ROWS = 64
 COARSE_ROWS = 512  # decoding: above 2 · COARSE_ROWS rows, multiples of it
@@ -56,7 +56,7 @@ def shape_stable_linear(
     rows of ``x`` (all dimensions but the last) are zero-padded as :func:`padding_rows` says
     for the product, and the padding is dropped from the result; the parts are cast, joined and
     padded in one copy each, into the product's input, and the product reads the weight
-    packed once (see ``model/packed_weights.py``)."""
+    packed once (see ``fast/packed_weights.py``)."""
     parts = x if isinstance(x, tuple) else (x,)
     dtype = autocast_dtype(parts[0])
     if dtype is None or parts[0].device.type != "cpu" or torch.is_grad_enabled():

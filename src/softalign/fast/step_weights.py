@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from softalign.model.low_precision import ShapeStableLinear, autocast_dtype, padding_rows
+from softalign.fast.low_precision import ShapeStableLinear, autocast_dtype, padding_rows
 
 
 class _Tape:

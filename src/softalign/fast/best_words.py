@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from softalign.native import MAX_ROW, kernels
+from softalign.fast.native import MAX_ROW, kernels
 
 
 def best_words(

@@ -1,7 +1,7 @@
 """Mixed precision: ``training.precision`` is fp32, bf16 or fp16.
 
 bf16 and fp16 run the forward pass under :func:`torch.autocast` (matrix multiplies in the
-low precision; the loss is still computed in fp32, see ``train/loss.py``); the weights and the
+low precision; the loss is still computed in fp32, see ``loss.py``); the weights and the
 optimizer stay fp32. fp16's narrow range needs loss scaling: a :class:`torch.amp.GradScaler`
 multiplies the loss by S before backward, divides the gradients by S before clipping, and
 halves S (skipping the step) when a gradient overflowed, so fp16 is CUDA-only here. bf16 has
@@ -22,6 +22,14 @@ PRECISIONS: dict[str, torch.dtype | None] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """Matrix products in ``precision`` (bf16/fp16) under autocast; softmax stays fp32."""
+    dtype = PRECISIONS[precision]
+    if precision == "fp16" and device.type != "cuda":
+        raise SoftalignError("decoding.precision fp16 needs a CUDA device (use bf16 on CPU)")
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 class Precision:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from softalign.model.low_precision import autocast_dtype, padding_rows
-from softalign.native import MAX_ROW, kernels
+from softalign.fast.low_precision import autocast_dtype, padding_rows
+from softalign.fast.native import MAX_ROW, kernels
 
 CHUNK_ROWS = 512
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from softalign.model.low_precision import autocast_dtype, padding_rows, shape_stable_linear
-from softalign.model.packed_weights import can_pack, packed_linear
-from softalign.native import kernels
+from softalign.fast.low_precision import autocast_dtype, padding_rows, shape_stable_linear
+from softalign.fast.native import kernels
+from softalign.fast.packed_weights import can_pack, packed_linear
 
 
 def gru_layer(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from softalign.native import kernels
+from softalign.fast.native import kernels
 
 
 def additive_scores(query: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
