@@ -20,15 +20,12 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
-import logging
 import os
 import platform
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-
-log = logging.getLogger("softalign")
 
 NAMES = ("gru.c", "additive.c", "cross_entropy.c", "best_words.c")
 SOURCES = [Path(__file__).with_name(name) for name in NAMES]
@@ -101,14 +98,25 @@ def available(tensor) -> bool:
     return tensor.device.type == "cpu" and kernels() is not None
 
 
+def unavailable_reason() -> str | None:
+    """Why :func:`kernels` is None (one line), or None when the kernels are loaded."""
+    return None if kernels() is not None else _reason
+
+
+_reason = ""
+
+
 @functools.cache
 def kernels() -> ctypes.CDLL | None:
-    """The loaded library (the functions of ``SIGNATURES``), or None."""
+    """The loaded library (the functions of ``SIGNATURES``), or None (see
+    :func:`unavailable_reason`)."""
+    global _reason
     if os.environ.get("SOFTALIGN_NATIVE", "1") == "0":
+        _reason = "SOFTALIGN_NATIVE=0"
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        log.info("no C compiler found: softalign uses PyTorch's operators only")
+        _reason = "no C compiler found (install gcc, or set CC)"
         return None
     try:
         library = ctypes.CDLL(str(build(compiler, cache_dir() / "native")))
@@ -116,7 +124,7 @@ def kernels() -> ctypes.CDLL | None:
         output = getattr(error, "stderr", None) or ""
         errors = [line for line in output.splitlines() if "error" in line]
         detail = errors[0].strip() if errors else str(error).strip()
-        log.warning("softalign's C kernels could not be built (%s); using PyTorch's", detail)
+        _reason = f"the C kernels did not build: {detail}"
         return None
     for name, (argtypes, restype) in SIGNATURES.items():
         function = getattr(library, name)
