@@ -106,6 +106,7 @@ class TrainingConfig:
     max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
     threads: int = 0  # 0 = all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    backend: str = "auto"  # auto | reference | fast: what computes the model (softalign/backend.py)
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,11 @@ def validate(config: RunConfig) -> None:
         t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
         "training.device",
         "must be auto, cpu, cuda or cuda:N",
+    )
+    _require(
+        t.backend in ("auto", "reference", "fast"),
+        "training.backend",
+        "must be auto, reference or fast",
     )
     _require(dec.beam >= 1, "decoding.beam", "must be at least 1")
     _require(dec.length_penalty >= 0, "decoding.length_penalty", "must be >= 0")

@@ -99,7 +99,12 @@ def train_or_continue(
     spent = ckpt.read_state(latest)["train"]["elapsed_seconds"] / 60
     print(f"continuing the run in {run_dir} ({spent:.1f} minutes so far) for {minutes:g} more")
     return resume(
-        run_dir, overrides=[f"training.max_minutes={spent + minutes:.4f}"], progress=progress
+        run_dir,
+        overrides=[
+            f"training.max_minutes={spent + minutes:.4f}",
+            f"training.backend={config.training.backend}",
+        ],
+        progress=progress,
     )
 
 
@@ -145,13 +150,17 @@ def run_demo(
     beam: int = 5,
     examples: int = 4,
     progress: bool = True,
+    backend: str = "auto",
 ) -> DemoResult:
-    """Train (or continue) for ``minutes``, evaluate on held-out verses, write the report."""
+    """Train (or continue) for ``minutes``, evaluate on held-out verses, write the report
+    (the model computed by ``backend``: see ``softalign/backend.py``)."""
     started = time.perf_counter()
-    config = demo_config(corpus, minutes, overrides)
+    config = demo_config(corpus, minutes, {**(overrides or {}), "training.backend": backend})
     state = train_or_continue(output_dir, config, minutes, progress)
     # The latest weights, not the best-validated: within a short budget they are the best.
-    translator = Translator.load(output_dir, checkpoint=ckpt.latest_checkpoint(output_dir))
+    translator = Translator.load(
+        output_dir, checkpoint=ckpt.latest_checkpoint(output_dir), backend=backend
+    )
     sources, references = held_out_sample(translator.config.data.corpus, test_size)
     print(f"translating {len(sources)} held-out sentences (beam {beam}) ...")
     translations = translator.translate(sources, beam=beam)

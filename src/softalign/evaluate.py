@@ -16,6 +16,7 @@ def evaluate_files(
     beam: int | None = None,
     length_penalty: float | None = None,
     device: str = "auto",
+    backend: str = "auto",
     hypotheses_path: str | Path | None = None,
     precision: str | None = None,
 ) -> dict[str, float | str | int]:
@@ -24,7 +25,7 @@ def evaluate_files(
     from softalign.loss import corpus_loss
     from softalign.translator import Translator
 
-    translator = Translator.load(run_dir, device=device, precision=precision)
+    translator = Translator.load(run_dir, device=device, backend=backend, precision=precision)
     pairs = read_parallel(src_path, ref_path)
     started = time.perf_counter()
     translations = translator.translate(

@@ -24,8 +24,8 @@ from softalign.data.vocab import SubwordVocab
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
 from softalign.errors import CheckpointError
-from softalign.fast.packed_weights import WeightPacks
-from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.loading import load_model
+from softalign.model.seq2seq import Seq2Seq
 
 log = logging.getLogger("softalign")
 
@@ -80,9 +80,9 @@ class Translator:
         self.tgt_vocab = tgt_vocab
         self.device = device
         self.checkpoint = checkpoint
-        # the CPU products' packed weights, kept from one translate call to the next (see
-        # model/packed_weights.py: they are packed again if the model's weights are replaced)
-        self.weight_packs: WeightPacks = {}
+        # the backend's per-search state kept from one call to the next (the fast backend's
+        # packed weights, packed again if the model's weights are replaced)
+        self.decoding_cache: dict = {}
 
     @classmethod
     def load(
@@ -91,10 +91,12 @@ class Translator:
         checkpoint: str | Path | None = None,
         device: str = "auto",
         precision: str | None = None,
+        backend: str = "auto",
     ) -> Translator:
         """Load the best checkpoint of a run (else its latest, or the one named).
 
-        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``."""
+        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``;
+        ``backend`` (auto, reference, fast: see ``softalign/backend.py``) computes the model."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: run directory not found")
@@ -110,20 +112,13 @@ class Translator:
         )
         if path is None:
             raise CheckpointError(f"{run_dir}: no checkpoint found")
-        state = ckpt.read_state(path)
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
-        tensors = ckpt.load_tensors(path, "model.safetensors", state)
-        output_ids = tensors.get("output_ids")  # absent: the generator scores every id
-        try:
-            model = build_model(
-                config.model, len(src_vocab), len(tgt_vocab), output_ids, initialize=False
-            )
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: output_ids: {exc}") from None
-        ckpt.load_weights(model, tensors, path)
+        model = load_model(
+            path, config.model, len(src_vocab), len(tgt_vocab), device=target, backend=backend
+        )
         return cls(
-            model=model.to(target),
+            model=model,
             config=config,
             src_vocab=src_vocab,
             tgt_vocab=tgt_vocab,
@@ -168,7 +163,7 @@ class Translator:
             device=self.device,
             precision=dec.precision,
             attention=attention,
-            weight_packs=self.weight_packs,
+            cache=self.decoding_cache,
         )
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))

@@ -91,11 +91,12 @@ def align_files(
     symmetrize: str = "grow-diag",
     one_index: bool = False,
     device: str = "auto",
+    backend: str = "auto",
 ) -> int:
     """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
     pairs = read_parallel(src_path, tgt_path)
-    translator = Translator.load(run_dir, device=device)
-    reverse = Translator.load(reverse_run, device=device) if reverse_run else None
+    translator = Translator.load(run_dir, device=device, backend=backend)
+    reverse = Translator.load(reverse_run, device=device, backend=backend) if reverse_run else None
     if reverse is not None:
         check_reverse(translator, reverse)
     links = align_pairs(

@@ -105,6 +105,7 @@ def evaluate_by_length(
     beam: int | None = None,
     length_penalty: float | None = None,
     device: str = "auto",
+    backend: str = "auto",
     precision: str | None = None,
 ) -> LengthReport:
     """Translate ``src_path`` with a run and score it overall and per length bucket."""
@@ -112,7 +113,7 @@ def evaluate_by_length(
     from softalign.translator import Translator
 
     pairs = read_parallel(src_path, ref_path)
-    translator = Translator.load(run_dir, device=device, precision=precision)
+    translator = Translator.load(run_dir, device=device, backend=backend, precision=precision)
     hypotheses = [
         t.text for t in translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)
     ]

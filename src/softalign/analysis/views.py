@@ -125,11 +125,12 @@ def draw_heatmaps(
     granularity: str = "subword",
     beam: int | None = None,
     device: str = "auto",
+    backend: str = "auto",
 ) -> list[Path]:
     """Translate (or force-decode ``references``) and write one heatmap per sentence."""
     if references is not None and len(references) != len(sources):
         raise SoftalignError(f"{len(sources)} source sentences but {len(references)} references")
     paths = [check_image_path(path) for path in paths]
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, device=device, backend=backend)
     views = attention_views(translator, sources, references, granularity=granularity, beam=beam)
     return write_heatmaps(views, paths)

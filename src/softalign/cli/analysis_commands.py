@@ -26,6 +26,7 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
         beam=args.beam,
         length_penalty=args.length_penalty,
         device=args.device,
+        backend=args.backend,
         precision=args.precision,
     )
     if args.output:
@@ -71,6 +72,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
         granularity=args.granularity,
         beam=args.beam,
         device=args.device,
+        backend=args.backend,
     )
     for path in written:
         print(path)
@@ -97,6 +99,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         symmetrize=args.symmetrize,
         one_index=args.one_index,
         device=args.device,
+        backend=args.backend,
     )
     return 0
 
@@ -125,6 +128,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_edges(args.buckets),
         beam=args.beam,
         device=args.device,
+        backend=args.backend,
         precision=args.precision,
     )
     if args.plot:
@@ -163,7 +167,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             buckets=parse_edges(args.buckets) if args.buckets else (),
         )
         study_dir = Path(args.output)
-        report = run_study(plan, study_dir, progress=not args.no_progress)
+        report = run_study(plan, study_dir, progress=not args.no_progress, backend=args.backend)
     plan = load_plan(study_dir)
     print(markdown_tables(plan, load_results(study_dir, plan)))
     print(f"report: {report}", file=sys.stderr)

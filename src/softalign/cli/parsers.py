@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from softalign.backend import BACKENDS
 from softalign.cli.analysis_commands import (
     cmd_aer,
     cmd_align,
@@ -27,6 +28,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--data-dir", help="folder the config's data paths are relative to")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: config, else auto)")
+    _add_backend_option(p, default=None)
     p.add_argument(
         "--set",
         action="append",
@@ -49,6 +51,16 @@ def _add_preprocess(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     p.set_defaults(func=cmd_preprocess)
+
+
+def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help="what computes the model: fast (softalign's CPU backend), reference (plain "
+        "PyTorch), or auto: fast on the CPU, reference on a GPU (default: auto)",
+    )
 
 
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
@@ -80,6 +92,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.jsonl",
         help="also write each sentence's tokens and attention matrix, one JSON per line",
     )
+    _add_backend_option(p)
     p.set_defaults(func=cmd_translate)
 
 
@@ -100,6 +113,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="BLEU and chrF per source-length bucket, with a plot (see --buckets, --plot)",
     )
     _add_bucket_options(p, default_plot="bleu_by_length.png")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -116,6 +130,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -162,6 +177,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_study)
 
 
@@ -198,6 +214,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--device", default="auto")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_attention)
 
 
@@ -220,6 +237,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--one-index", action="store_true", help="write 1-indexed positions")
     p.add_argument("--device", default="auto")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_align)
 
 
@@ -242,6 +260,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_backend_option(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -266,4 +285,5 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--timeout", type=int, default=60, help="seconds a request waits before 504 (60)"
     )
+    _add_backend_option(p)
     p.set_defaults(func=cmd_serve)

@@ -17,6 +17,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"data.dir={args.data_dir}")
     if args.device:
         overrides.append(f"training.device={args.device}")
+    if args.backend:
+        overrides.append(f"training.backend={args.backend}")
     if args.resume:
         if args.config:
             raise SoftalignError("give either CONFIG.yaml or --resume RUN_DIR, not both")
@@ -60,6 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         test_size=args.test_size,
         progress=not args.no_progress,
+        backend=args.backend,
     )
     return 0
 

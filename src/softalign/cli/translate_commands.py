@@ -26,7 +26,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from softalign.data.corpus import iter_lines
     from softalign.translator import Translator
 
-    translator = Translator.load(args.run_dir, device=args.device, precision=args.precision)
+    translator = Translator.load(
+        args.run_dir, device=args.device, precision=args.precision, backend=args.backend
+    )
     lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
     out = _open_output(args.output)
     attention_out = _open_for_writing(args.attention) if args.attention else None
@@ -67,6 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         beam=args.beam,
         length_penalty=args.length_penalty,
         device=args.device,
+        backend=args.backend,
         hypotheses_path=args.output,
         precision=args.precision,
     )
@@ -103,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         device=args.device,
+        backend=args.backend,
         limits=limits,
         max_batch=args.max_batch,
         max_wait_ms=args.batch_wait_ms,

@@ -11,7 +11,6 @@ from softalign.decoding.beam import beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
-from softalign.fast.packed_weights import WeightPacks, packed_weights
 from softalign.model.seq2seq import Seq2Seq
 from softalign.precision import autocast
 
@@ -29,15 +28,15 @@ def decode_ids(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     attention: bool = True,
-    weight_packs: WeightPacks | None = None,
+    cache: dict | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
     ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
-    On the CPU the products read weights packed once for the call (see
-    ``model/packed_weights.py``), or kept in ``weight_packs`` across calls.
+    The search runs inside ``model.decoding(cache)``: a backend's per-search state (the fast
+    backend's packed weights), kept across calls in ``cache`` when given.
     """
     device = torch.device(device)
     was_training = model.training
@@ -47,7 +46,7 @@ def decode_ids(
     # no_grad rather than inference_mode under autocast: only there does autocast cache the
     # low-precision copies of the weights instead of casting them at every step
     no_grad = torch.inference_mode() if precision == "fp32" else torch.no_grad()
-    with no_grad, autocast(precision, device), packed_weights(weight_packs):
+    with no_grad, autocast(precision, device), model.decoding(cache):
         for indices in token_batches([len(s) for s in src_ids], None, budget):
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)

@@ -146,6 +146,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     device: str = "auto",
+    backend: str = "auto",
     limits: ServeLimits | None = None,
     max_batch: int = 64,
     max_wait_ms: float = 5.0,
@@ -157,7 +158,7 @@ def serve(
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, device=device, backend=backend)
     app = create_app(translator, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: reachable from other machines, with no authentication", host)

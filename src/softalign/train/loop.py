@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign import checkpoint as ckpt
+from softalign.backend import apply_backend
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import seen_ids
 from softalign.errors import CheckpointError, SoftalignError
@@ -90,7 +91,8 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
     output_ids = generator_words(config, run_dir, resume, train.tgt, len(tgt_vocab))
-    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids).to(device)
+    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
+    model = apply_backend(model, cfg.backend, device).to(device)
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(cfg.seed + 7919 * ranks.rank)
     log.info(
