@@ -126,6 +126,7 @@ def test_an_unknown_march_leaves_the_kernels_off_with_a_one_line_reason(monkeypa
         pytest.skip("x86-64 only: SOFTALIGN_MARCH names an x86 level here")
     _host_compiler()
     monkeypatch.setenv("SOFTALIGN_CACHE", str(tmp_path))
+    monkeypatch.setenv("SOFTALIGN_NATIVE", "1")  # the loader itself, even in a kernels-off run
     monkeypatch.setenv("SOFTALIGN_MARCH", "no-such-cpu")
     native.kernels.cache_clear()
     try:
@@ -143,6 +144,7 @@ def test_the_loader_builds_and_runs_an_avx2_only_library(monkeypatch, tmp_path):
         pytest.skip("this CPU has no AVX2: an x86-64-v3 build cannot run here")
     _host_compiler()
     monkeypatch.setenv("SOFTALIGN_CACHE", str(tmp_path))
+    monkeypatch.setenv("SOFTALIGN_NATIVE", "1")  # the loader itself, even in a kernels-off run
     monkeypatch.setenv("SOFTALIGN_MARCH", "x86-64-v3")
     native.kernels.cache_clear()
     try:

@@ -80,6 +80,7 @@ void best_words(int64_t rows, int64_t V, const void *z, int low, const float *bi
             block_max[b] = most;
         }
         float m = block_max[0];
+#pragma omp simd reduction(max : m)
         for (int64_t b = 1; b < blocks; b++) m = block_max[b] > m ? block_max[b] : m;
         float sum = 0.0f;
         for (int64_t v = 0; v < V; v++) sum += expf(row[v] - m);
