@@ -180,3 +180,29 @@ def test_the_x86_library_calls_glibcs_vector_expf_and_tanhf():
 def _libc_macros(compiler: str) -> str:
     cmd = [compiler, "-dM", "-E", "-include", "features.h", "-x", "c", os.devnull]
     return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+
+
+def test_a_compiler_without_openmp_still_builds_the_kernels_single_threaded(monkeypatch, tmp_path):
+    real = _host_compiler()
+    compiler = tmp_path / "cc-without-openmp"
+    compiler.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = -fopenmp ] && { echo "error: -fopenmp" >&2; exit 1; }; done\n'
+        f'exec {real} "$@"\n'
+    )
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CC", str(compiler))
+    monkeypatch.setenv("SOFTALIGN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SOFTALIGN_NATIVE", "1")
+    native.kernels.cache_clear()
+    try:
+        assert native.kernels() is not None, native.unavailable_reason()
+        (library,) = (tmp_path / "cache" / "native").glob("*.so")
+        assert b"libgomp" not in library.read_bytes()  # built without OpenMP's runtime
+        logits = torch.randn(4, 70)
+        values, columns = calls.best_words(logits, 2)
+        expected, expected_columns = torch.log_softmax(logits, -1).topk(2, -1)
+        assert torch.allclose(values, expected, atol=1e-5)
+        assert torch.equal(columns, expected_columns)
+    finally:
+        native.kernels.cache_clear()
