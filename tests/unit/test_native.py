@@ -13,7 +13,7 @@ from softalign.model.cells import GRUCell
 from softalign.model.encoder import RNNEncoder
 
 needs_kernels = pytest.mark.skipif(
-    native.kernels() is None, reason="no C compiler: softalign's C kernels not built"
+    native.kernels() is None, reason=f"no C kernels: {native.unavailable_reason()}"
 )
 
 
@@ -175,7 +175,7 @@ def test_best_words_are_the_top_k_of_the_log_softmax(kernel, k, monkeypatch):
     if not kernel:
         monkeypatch.setattr("softalign.fast.best_words.kernels", lambda: None)
     elif native.kernels() is None:
-        pytest.skip("no C compiler: softalign's C kernels not built")
+        pytest.skip(f"no C kernels: {native.unavailable_reason()}")
     torch.manual_seed(0)
     logits = torch.randn(37, 300) * 3
     log_probs, columns = best_words(logits, k)

@@ -11,7 +11,7 @@ from softalign.fast import native
 from softalign.fast.native import MAX_ROW, calls
 
 pytestmark = pytest.mark.skipif(
-    native.kernels() is None, reason="no C compiler: softalign's C kernels not built"
+    native.kernels() is None, reason=f"no C kernels: {native.unavailable_reason()}"
 )
 ROWS, HIDDEN = 4, 6
 
