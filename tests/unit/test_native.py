@@ -10,7 +10,7 @@ from softalign.fast.additive_scores import additive_scores
 from softalign.fast.best_words import best_words
 
 needs_kernels = pytest.mark.skipif(
-    native.kernels() is None, reason="no C compiler: softalign's C kernels not built"
+    native.kernels() is None, reason=f"no C kernels: {native.unavailable_reason()}"
 )
 
 
@@ -123,11 +123,13 @@ def test_switched_off_or_unbuildable_kernels_fall_back(monkeypatch, tmp_path):
     try:
         monkeypatch.setenv("SOFTALIGN_NATIVE", "0")
         assert native.kernels() is None
+        assert native.unavailable_reason() == "SOFTALIGN_NATIVE=0"
         native.kernels.cache_clear()
         monkeypatch.setenv("SOFTALIGN_NATIVE", "1")
         monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
         assert native.kernels() is None
-        assert native.unavailable_reason().startswith("the C kernels did not build")
+        reason = native.unavailable_reason()
+        assert reason.startswith("the C kernels did not build:") and "\n" not in reason
         assert not list(tmp_path.rglob("*.so"))
     finally:
         native.kernels.cache_clear()  # the next call builds (or finds) the real library
@@ -139,7 +141,7 @@ def test_best_words_are_the_top_k_of_the_log_softmax(kernel, k, monkeypatch):
     if not kernel:
         monkeypatch.setattr("softalign.fast.best_words.kernels", lambda: None)
     elif native.kernels() is None:
-        pytest.skip("no C compiler: softalign's C kernels not built")
+        pytest.skip(f"no C kernels: {native.unavailable_reason()}")
     torch.manual_seed(0)
     logits = torch.randn(37, 300) * 3
     log_probs, columns = best_words(logits, k)
