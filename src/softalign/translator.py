@@ -26,6 +26,7 @@ from softalign.device import pick_device
 from softalign.errors import CheckpointError
 from softalign.fast.packed_weights import WeightPacks
 from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.precision import resolve_precision
 
 log = logging.getLogger("softalign")
 
@@ -94,7 +95,8 @@ class Translator:
     ) -> Translator:
         """Load the best checkpoint of a run (else its latest, or the one named).
 
-        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``."""
+        ``precision`` (fp32, bf16, fp16, auto) overrides the run's ``decoding.precision``; one
+        this device cannot run is an error here rather than at the first sentence."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: run directory not found")
@@ -113,6 +115,7 @@ class Translator:
         state = ckpt.read_state(path)
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
+        resolve_precision(config.decoding.precision, target, "decoding.precision")  # fail early
         tensors = ckpt.load_tensors(path, "model.safetensors", state)
         output_ids = tensors.get("output_ids")  # absent: the generator scores every id
         try:

@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from softalign import capabilities
+
 _mkldnn = getattr(torch.ops, "mkldnn", None)
-AVAILABLE = (
-    torch.backends.mkldnn.is_available()
-    and _mkldnn is not None
-    and hasattr(_mkldnn, "_reorder_linear_weight")
-    and hasattr(_mkldnn, "_linear_pointwise")
-)
+# probed, not inferred (see capabilities.py): PyTorch packs bf16 weights only on a CPU with
+# AVX-512 BW/VL/DQ or AVX-NE-CONVERT (and oneDNN not capped below them); elsewhere products
+# are plain
+AVAILABLE = capabilities.cpu().onednn_packing.works
 # fp32 products stay with MKL: oneDNN's packed fp32 product decoded slower (a kernel built
 # for every new row count, and no faster warm)
 PACKED_DTYPES = (torch.bfloat16,)
@@ -59,9 +59,10 @@ def packed_weights(packs: WeightPacks | None = None) -> Iterator[WeightPacks]:
 
 
 def can_pack(weight: torch.Tensor, dtype: torch.dtype) -> bool:
-    """Whether :func:`packed_linear` packs ``weight`` for products in ``dtype``: inside
-    :func:`packed_weights`, a parameter (a stable object to key the copy on, not a view made
-    per call) on the CPU, without gradients."""
+    """Whether :func:`packed_linear` packs ``weight`` for products in ``dtype``: where oneDNN
+    packs weights on this CPU (``AVAILABLE``), inside :func:`packed_weights`, a parameter (a
+    stable object to key the copy on, not a view made per call) on the CPU, without
+    gradients."""
     return (
         AVAILABLE
         and _packs.get() is not None
