@@ -150,3 +150,18 @@ def test_info_prints_one_readable_line_per_fact(capsys):
     assert facts["cpu features"] == " ".join(here.features)
     assert facts["auto precision"].startswith("cpu: ")
     assert ("C kernels" in facts) and ("oneDNN isa cap" in facts)
+
+
+def test_info_shows_the_backend_auto_picks_where_the_backend_seam_exists(monkeypatch, capsys):
+    """``softalign.backend.choose_backend("auto", cpu)`` when the module exists; no line
+    otherwise."""
+    import types
+
+    backend = types.ModuleType("softalign.backend")
+    backend.choose_backend = lambda name, device: f"fast ({name} on {device})"
+    monkeypatch.setitem(sys.modules, "softalign.backend", backend)
+    assert main(["info"]) == 0
+    assert "auto backend    cpu: fast (auto on cpu)" in capsys.readouterr().out.splitlines()
+    monkeypatch.setitem(sys.modules, "softalign.backend", None)  # import fails
+    assert main(["info"]) == 0
+    assert "auto backend" not in capsys.readouterr().out

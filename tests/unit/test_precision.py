@@ -200,3 +200,23 @@ def test_bf16_on_a_cpu_that_cannot_run_it_is_one_line_from_the_command_line(
     )
     assert "decoding.precision bf16 needs a CPU with AVX-512 BW/VL/DQ" in line
     assert line.endswith("use fp32 or precision auto")
+
+
+@pytest.mark.parametrize(
+    ("gpu", "capability", "auto"), [("NVIDIA A100", (8, 0), "bf16"), ("Tesla V100", (7, 0), "fp32")]
+)
+def test_cuda_auto_is_bf16_with_bf16_tensor_cores_and_bf16_without_is_an_error(
+    monkeypatch, gpu, capability, auto
+):
+    """Resolution on CUDA reads the device's compute capability (faked here: no GPU needed)."""
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: gpu)
+    cuda = torch.device("cuda")
+    assert resolve_precision("auto", cuda) == auto
+    assert resolve_precision("fp16", cuda) == "fp16" and resolve_precision("fp32", cuda) == "fp32"
+    if auto == "fp32":
+        with pytest.raises(SoftalignError, match=r"compute capability 8.0 or later \(Tesla V100"):
+            resolve_precision("bf16", torch.device("cuda", 0))
+    else:
+        assert resolve_precision("bf16", torch.device("cuda", 0)) == "bf16"
