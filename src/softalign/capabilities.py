@@ -98,7 +98,8 @@ class CpuCapabilities:
 @dataclass(frozen=True)
 class CudaDevice:
     name: str
-    bf16: bool  # compute capability 8.0 or later: bf16 tensor cores
+    capability: tuple[int, int]  # compute capability (major, minor)
+    bf16: bool  # 8.0 or later: bf16 tensor cores
 
 
 @dataclass(frozen=True)
@@ -241,16 +242,16 @@ def cpu() -> CpuCapabilities:
     )
 
 
+def cuda_device(index: int) -> CudaDevice:
+    """CUDA device ``index``: its name, compute capability and whether it has bf16."""
+    capability = tuple(torch.cuda.get_device_capability(index))
+    return CudaDevice(torch.cuda.get_device_name(index), capability, capability >= (8, 0))
+
+
 def cuda_devices() -> tuple[CudaDevice, ...]:
     if not torch.cuda.is_available():
         return ()
-    return tuple(
-        CudaDevice(
-            name=torch.cuda.get_device_name(i),
-            bf16=torch.cuda.get_device_capability(i) >= (8, 0),
-        )
-        for i in range(torch.cuda.device_count())
-    )
+    return tuple(cuda_device(i) for i in range(torch.cuda.device_count()))
 
 
 @functools.cache

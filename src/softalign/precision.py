@@ -81,15 +81,15 @@ def resolve_precision(
 def _resolve_cuda(name: str, device: torch.device, key: str) -> str:
     if name in ("fp32", "fp16"):
         return name
-    index = torch.cuda.current_device() if device.index is None else device.index
-    has_bf16 = torch.cuda.get_device_capability(index) >= (8, 0)
+    gpu = capabilities.cuda_device(
+        torch.cuda.current_device() if device.index is None else device.index
+    )
     if name == "auto":
-        return "bf16" if has_bf16 else "fp32"
-    if not has_bf16:
-        major, minor = torch.cuda.get_device_capability(index)
+        return "bf16" if gpu.bf16 else "fp32"
+    if not gpu.bf16:
         raise SoftalignError(
-            f"{key} bf16 needs a CUDA device of compute capability 8.0 or later "
-            f"({torch.cuda.get_device_name(index)} is {major}.{minor}); use fp32, fp16 or auto"
+            f"{key} bf16 needs a CUDA device of compute capability 8.0 or later ({gpu.name} is "
+            f"{gpu.capability[0]}.{gpu.capability[1]}); use fp32, fp16 or auto"
         )
     return "bf16"
 
@@ -111,11 +111,12 @@ class Precision:
     precision ``name`` resolves to on ``device``."""
 
     def __init__(self, name: str, device: torch.device) -> None:
-        name = resolve_precision(name, device, "training.precision")
-        self.name = name  # resolved: fp32, bf16 or fp16
+        self.name = resolve_precision(name, device, "training.precision")  # fp32, bf16, fp16
+        if name == "auto":
+            log.info("training.precision auto: %s on this %s", self.name, device.type)
         self.device_type = device.type
-        self.dtype = PRECISIONS[name]
-        self.scaler = torch.amp.GradScaler("cuda") if name == "fp16" else None
+        self.dtype = PRECISIONS[self.name]
+        self.scaler = torch.amp.GradScaler("cuda") if self.name == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:

@@ -165,3 +165,26 @@ def test_info_shows_the_backend_auto_picks_where_the_backend_seam_exists(monkeyp
     monkeypatch.setitem(sys.modules, "softalign.backend", None)  # import fails
     assert main(["info"]) == 0
     assert "auto backend" not in capsys.readouterr().out
+
+
+def test_info_lists_cuda_devices_and_what_auto_picks_on_each(monkeypatch):
+    """Two GPUs faked (no GPU needed): bf16 on the one with bf16 tensor cores, fp32 on the
+    other."""
+    from dataclasses import replace
+
+    from softalign.capabilities import CudaDevice
+    from softalign.cli.info_command import format_info, info_record
+
+    gpus = (CudaDevice("NVIDIA H200", (9, 0), True), CudaDevice("Tesla T4", (7, 5), False))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: gpus[i].capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: gpus[i].name)
+    record = info_record(replace(capabilities.detect(), cuda=gpus))
+    assert record["auto"]["precision"]["cuda:0"] == "bf16"
+    assert record["auto"]["precision"]["cuda:1"] == "fp32"
+    lines = format_info(record).splitlines()
+    cuda = next(line for line in lines if line.startswith("cuda "))
+    assert cuda.split("  ", 1)[1].strip() == (
+        "cuda:0 NVIDIA H200 (compute 9.0, bf16); cuda:1 Tesla T4 (compute 7.5)"
+    )
+    auto = next(line for line in lines if line.startswith("auto precision"))
+    assert auto.endswith("cuda:0: bf16, cuda:1: fp32")

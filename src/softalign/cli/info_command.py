@@ -57,7 +57,11 @@ def format_info(record: dict[str, Any]) -> str:
     kernels = "loaded" if record["kernels"] else f"off: {record['kernels_reason']}"
     if not record["kernels"]:
         kernels += " (PyTorch's operators instead: same results, slower)"
-    cuda = [f"{d['name']}{' (bf16)' if d['bf16'] else ''}" for d in record["cuda"]]
+    cuda = [
+        f"{d['name']} (compute {d['capability'][0]}.{d['capability'][1]}"
+        f"{', bf16' if d['bf16'] else ''})"
+        for d in record["cuda"]
+    ]
     rows = [
         ("softalign", record["softalign"]),
         ("python", record["python"]),
