@@ -80,7 +80,7 @@ def test_a_search_after_a_fused_optimizer_step_reads_the_new_weights(monkeypatch
     def searches():
         packed = decode_ids(model, src, beam=2, max_length=10, precision="bf16")
         with monkeypatch.context() as patch:
-            patch.setattr(packed_weights, "AVAILABLE", False)
+            patch.setattr(packed_weights, "packing_available", lambda: False)
             plain = decode_ids(model, src, beam=2, max_length=10, precision="bf16")
         return packed, plain
 
@@ -102,7 +102,7 @@ def test_a_search_after_a_fused_optimizer_step_reads_the_new_weights(monkeypatch
 def test_without_packing_products_are_plain_and_nothing_is_packed(monkeypatch):
     """Where oneDNN cannot pack (an AVX2-only CPU, or oneDNN capped to AVX2), ``packed_linear``
     is the plain bf16 product: same values, and the packs stay empty."""
-    monkeypatch.setattr(packed_weights, "AVAILABLE", False)
+    monkeypatch.setattr(packed_weights, "packing_available", lambda: False)
     torch.manual_seed(0)
     layer = torch.nn.Linear(24, 40)
     x = torch.randn(7, 24)
@@ -114,7 +114,7 @@ def test_without_packing_products_are_plain_and_nothing_is_packed(monkeypatch):
 
 
 def test_packing_is_used_exactly_where_the_probe_says_it_works():
-    assert packed_weights.AVAILABLE == PACKING.works
+    assert packed_weights.packing_available() == PACKING.works
     layer = torch.nn.Linear(8, 5)
     with torch.no_grad(), packed_weights.packed_weights():
         assert can_pack(layer.weight, torch.bfloat16) == PACKING.works
