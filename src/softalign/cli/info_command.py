@@ -70,7 +70,7 @@ def format_info(record: dict[str, Any]) -> str:
         ("cpu", f"{cpu['machine']}, {cpu['model']}"),
         ("cpu features", " ".join(cpu["features"]) or "none of those softalign uses"),
         ("vector isa", f"{cpu['isa']} (ATen: {cpu['aten_capability']})"),
-        ("oneDNN isa cap", f"ONEDNN_MAX_CPU_ISA={cap}" if cap else "none"),
+        ("oneDNN isa cap", cap or "none"),
         ("threads", str(record["threads"])),
         ("bf16 products", _probe(cpu["onednn_bf16"])),
         ("bf16 packing", _probe(cpu["onednn_packing"])),
