@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from softalign.errors import ConfigError
-from softalign.precision import NAMES as PRECISIONS
 
 ATTENTION_TYPES = ("none", "additive", "dot", "scaled_dot", "general")
 RNN_TYPES = ("gru", "lstm")
+# training.precision, decoding.precision and --precision (what each means: precision.py)
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass(frozen=True)

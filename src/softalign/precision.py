@@ -23,16 +23,17 @@ import torch
 
 from softalign import capabilities
 from softalign.capabilities import CpuCapabilities
+from softalign.config import PRECISIONS as NAMES  # fp32, bf16, fp16, auto
 from softalign.errors import SoftalignError
 
 log = logging.getLogger("softalign")
 
+# what each name but auto computes in (None: no autocast)
 PRECISIONS: dict[str, torch.dtype | None] = {
     "fp32": None,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-NAMES = (*PRECISIONS, "auto")  # what a config or --precision may name
 
 
 def resolve_precision(

@@ -168,7 +168,9 @@ def test_bf16_without_hardware_bf16_runs_with_one_warning_that_it_is_slower(capl
 def test_unknown_precision_names_the_key_and_the_choices():
     with pytest.raises(SoftalignError, match=r"training.precision: unknown precision 'fp8' \("):
         Precision("fp8", CPU)
+    # every name a config may hold means something here: a dtype, or auto
     assert precision.NAMES == ("fp32", "bf16", "fp16", "auto")
+    assert [*precision.PRECISIONS, "auto"] == list(precision.NAMES)
 
 
 def test_config_and_command_line_accept_auto():

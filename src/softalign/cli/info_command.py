@@ -8,20 +8,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 import softalign
-from softalign import capabilities
-from softalign.capabilities import Capabilities
 from softalign.errors import SoftalignError
-from softalign.precision import resolve_precision
+
+if TYPE_CHECKING:
+    from softalign.capabilities import Capabilities
 
 
 def auto_choices(caps: Capabilities) -> dict[str, dict[str, str]]:
     """What ``auto`` resolves to on each device here: {"precision": {device: name}, and
     "backend" where ``softalign.backend`` exists}."""
+    import torch
+
+    from softalign.precision import resolve_precision
+
     devices = [torch.device("cpu")] + [torch.device("cuda", i) for i in range(len(caps.cuda))]
     picks: dict[str, dict[str, str]] = {"precision": {}}
     for device in devices:
@@ -86,6 +88,8 @@ def format_info(record: dict[str, Any]) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from softalign import capabilities
+
     record = info_record(capabilities.detect())
     print(json.dumps(record, indent=2) if args.json else format_info(record))
     return 0

@@ -17,7 +17,7 @@ from softalign.cli.analysis_commands import (
 from softalign.cli.info_command import cmd_info
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
-from softalign.precision import NAMES as PRECISIONS
+from softalign.config import PRECISIONS
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
