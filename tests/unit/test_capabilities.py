@@ -188,3 +188,18 @@ def test_info_lists_cuda_devices_and_what_auto_picks_on_each(monkeypatch):
     )
     auto = next(line for line in lines if line.startswith("auto precision"))
     assert auto.endswith("cuda:0: bf16, cuda:1: fp32")
+
+
+def test_parsing_the_command_line_imports_no_torch():
+    """``info`` and ``--precision`` must not make ``softalign --help`` pay torch's import."""
+    path = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
+    code = "import sys, softalign.cli; print(sorted(m for m in sys.modules if m == 'torch'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
