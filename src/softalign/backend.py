@@ -12,12 +12,12 @@ import logging
 
 import torch
 
+from softalign.config import BACKENDS
 from softalign.errors import SoftalignError
 from softalign.model.seq2seq import Seq2Seq
 
 log = logging.getLogger("softalign")
 
-BACKENDS = ("auto", "reference", "fast")
 _warned: set[str] = set()
 
 

@@ -20,6 +20,9 @@ from softalign.errors import ConfigError
 
 ATTENTION_TYPES = ("none", "additive", "dot", "scaled_dot", "general")
 RNN_TYPES = ("gru", "lstm")
+# training.precision, decoding.precision and --precision (what each means: precision.py)
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+BACKENDS = ("auto", "reference", "fast")  # what computes the model: softalign/backend.py
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class TrainingConfig:
     label_smoothing: float = 0.1
     batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
     accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 is CUDA-only, loss-scaled)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (autocast; fp16: CUDA, loss-scaled)
     max_steps: int = 100000
     max_minutes: float = 0.0  # wall-clock budget; 0 = none
     max_epochs: int = 0  # 0 = none
@@ -116,7 +119,7 @@ class DecodingConfig:
     max_length_ratio: float = 2.0
     max_length: int = 200
     batch_tokens: int = 4000
-    precision: str = "fp32"  # fp32 | bf16 (CPU with AMX/AVX-512 BF16, CUDA) | fp16 (CUDA)
+    precision: str = "fp32"  # fp32 | bf16 (fast: CPU with AMX/AVX-512 BF16, CUDA) | fp16 | auto
 
 
 @dataclass(frozen=True)
@@ -296,9 +299,7 @@ def validate(config: RunConfig) -> None:
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
     _require(t.accumulate >= 1, "training.accumulate", "must be at least 1")
-    _require(
-        t.precision in ("fp32", "bf16", "fp16"), "training.precision", "must be fp32, bf16 or fp16"
-    )
+    _require(t.precision in PRECISIONS, "training.precision", f"must be {_one_of(PRECISIONS)}")
     _require(t.max_steps >= 1, "training.max_steps", "must be positive")
     _require(t.max_minutes >= 0, "training.max_minutes", "must be >= 0")
     _require(t.max_epochs >= 0, "training.max_epochs", "must be >= 0")
@@ -320,21 +321,22 @@ def validate(config: RunConfig) -> None:
         "must be auto, cpu, cuda or cuda:N",
     )
     _require(
-        t.backend in ("auto", "reference", "fast"),
+        t.backend in BACKENDS,
         "training.backend",
-        "must be auto, reference or fast",
+        f"must be {_one_of(BACKENDS)}",
     )
     _require(dec.beam >= 1, "decoding.beam", "must be at least 1")
     _require(dec.length_penalty >= 0, "decoding.length_penalty", "must be >= 0")
     _require(dec.max_length_ratio > 0, "decoding.max_length_ratio", "must be positive")
     _require(dec.max_length >= 1, "decoding.max_length", "must be positive")
     _require(dec.batch_tokens >= 1, "decoding.batch_tokens", "must be positive")
-    _require(
-        dec.precision in ("fp32", "bf16", "fp16"),
-        "decoding.precision",
-        "must be fp32, bf16 or fp16",
-    )
+    _require(dec.precision in PRECISIONS, "decoding.precision", f"must be {_one_of(PRECISIONS)}")
 
 
 def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``a, b, c or d``."""
+    return ", ".join(names[:-1]) + " or " + names[-1]

@@ -26,6 +26,7 @@ from softalign.device import pick_device
 from softalign.errors import CheckpointError
 from softalign.loading import load_model
 from softalign.model.seq2seq import Seq2Seq
+from softalign.precision import resolve_precision
 
 log = logging.getLogger("softalign")
 
@@ -95,7 +96,8 @@ class Translator:
     ) -> Translator:
         """Load the best checkpoint of a run (else its latest, or the one named).
 
-        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``;
+        ``precision`` (fp32, bf16, fp16, auto) overrides the run's ``decoding.precision``; one
+        this device cannot run is an error here rather than at the first sentence.
         ``backend`` (auto, reference, fast: see ``softalign/backend.py``) computes the model."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -114,6 +116,7 @@ class Translator:
             raise CheckpointError(f"{run_dir}: no checkpoint found")
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
+        resolve_precision(config.decoding.precision, target, "decoding.precision")  # fail early
         model = load_model(
             path, config.model, len(src_vocab), len(tgt_vocab), device=target, backend=backend
         )

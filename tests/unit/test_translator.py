@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from tests.helpers import needs_bf16_products
 
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.translator import Translator
@@ -50,6 +51,7 @@ def test_missing_run_directory_is_a_clear_error(tmp_path):
         Translator.load(tmp_path / "nope")
 
 
+@needs_bf16_products()
 @pytest.mark.parametrize("beam", [1, 3])
 def test_bf16_decoding_on_the_cpu_finds_the_fp32_translations(tiny_run, beam):
     translator = Translator.load(tiny_run)

@@ -6,7 +6,7 @@ The subcommands' options are in :mod:`softalign.cli.parsers`; what they run is i
 :mod:`softalign.cli.train_commands` (train, preprocess, demo, corpus),
 :mod:`softalign.cli.translate_commands` (translate, evaluate, serve) and
 :mod:`softalign.cli.analysis_commands` (evaluate --by-length, attention, align, aer,
-compare, study).
+compare, study) and :mod:`softalign.cli.info_command` (info).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from softalign.cli.analysis_commands import (
     cmd_evaluate_by_length,
     cmd_study,
 )
+from softalign.cli.info_command import cmd_info
 from softalign.cli.parsers import (
     _add_aer,
     _add_align,
@@ -31,6 +32,7 @@ from softalign.cli.parsers import (
     _add_corpus,
     _add_demo,
     _add_evaluate,
+    _add_info,
     _add_preprocess,
     _add_serve,
     _add_study,
@@ -51,6 +53,7 @@ __all__ = [
     "cmd_demo",
     "cmd_evaluate",
     "cmd_evaluate_by_length",
+    "cmd_info",
     "cmd_preprocess",
     "cmd_serve",
     "cmd_study",
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_compare,
         _add_study,
         _add_serve,
+        _add_info,
     ):
         add(sub)
     return parser

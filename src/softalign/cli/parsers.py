@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-from softalign.backend import BACKENDS
 from softalign.cli.analysis_commands import (
     cmd_aer,
     cmd_align,
@@ -15,8 +14,10 @@ from softalign.cli.analysis_commands import (
     cmd_compare,
     cmd_study,
 )
+from softalign.cli.info_command import cmd_info
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
+from softalign.config import BACKENDS, PRECISIONS
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -66,9 +67,10 @@ def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto"
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        help="matrix products in bf16 (CPU with AMX/AVX-512 BF16, CUDA) or fp16 (CUDA) "
-        "under autocast (default: the run's decoding.precision, fp32)",
+        choices=PRECISIONS,
+        help="matrix products in bf16 (fast on a CPU with AMX/AVX-512 BF16, on CUDA) or fp16 "
+        "(CUDA) under autocast; auto: the fastest that keeps quality here (see softalign "
+        "info) (default: the run's decoding.precision, fp32)",
     )
 
 
@@ -287,3 +289,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     _add_backend_option(p)
     p.set_defaults(func=cmd_serve)
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info", help="this machine's capabilities (CPU features, bf16, kernels, CUDA, versions)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)

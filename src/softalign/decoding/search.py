@@ -12,7 +12,7 @@ from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
 from softalign.model.seq2seq import Seq2Seq
-from softalign.precision import autocast
+from softalign.precision import autocast, resolve_precision
 
 
 def decode_ids(
@@ -33,12 +33,14 @@ def decode_ids(
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
-    ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
+    ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``);
+    ``auto`` is resolved for ``device`` (see ``resolve_precision``).
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
     The search runs inside ``model.decoding(cache)``: a backend's per-search state (the fast
     backend's packed weights), kept across calls in ``cache`` when given.
     """
     device = torch.device(device)
+    precision = resolve_precision(precision, device, "decoding.precision")
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in src_ids]
