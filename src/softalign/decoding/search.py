@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -30,6 +30,7 @@ def decode_ids(
     precision: str = "fp32",
     attention: bool = True,
     weight_packs: WeightPacks | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
@@ -38,6 +39,7 @@ def decode_ids(
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
     On the CPU the products read weights packed once for the call (see
     ``model/packed_weights.py``), or kept in ``weight_packs`` across calls.
+    ``progress(n)``, if given, is called after each batch with its number of sentences.
     """
     device = torch.device(device)
     was_training = model.training
@@ -69,5 +71,7 @@ def decode_ids(
                 )
             for index, hypotheses in zip(indices, found, strict=True):
                 results[index] = hypotheses
+            if progress is not None:
+                progress(len(indices))
     model.train(was_training)
     return results
