@@ -9,8 +9,9 @@ directory, or a file in a directory that is missing or not writable is a one-lin
 :class:`SoftalignError`. A regular file is written to a temporary file in its own directory
 and renamed onto its name when complete (``os.replace`` is atomic on POSIX): an error or an
 interrupt leaves the previous file as it was and no partial one. A device (``/dev/null``,
-``/dev/full``, a terminal, a FIFO) is written in place. Every ``OSError`` while writing
-(``ENOSPC`` on a full disk, ``/dev/full``) becomes a one-line :class:`SoftalignError`.
+``/dev/full``, a terminal, a FIFO) is written in place, and ``"-"`` is standard output,
+written as the caller goes. Every ``OSError`` while writing (``ENOSPC`` on a full disk,
+``/dev/full``) becomes a one-line :class:`SoftalignError`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import os
 import secrets
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -137,3 +139,32 @@ def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
     with atomic_output(path) as out:
         out.write(text)
+
+
+@contextlib.contextmanager
+def stdout_output() -> Iterator[IO]:
+    """Standard output, flushed at the end; a failed write (other than a closed pipe) is a
+    one-line :class:`SoftalignError`, and later writes (the interpreter's own flush at exit)
+    go to ``/dev/null`` instead of printing a second error."""
+    try:
+        yield sys.stdout
+        sys.stdout.flush()
+    except OSError as exc:
+        error = _ours(exc, Path("<stdout>"))
+        if isinstance(error, SoftalignError):
+            _discard_stdout()
+        raise error from None
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+        pass
+
+
+def open_output(path: str | Path) -> contextlib.AbstractContextManager[IO]:
+    """:func:`stdout_output` for ``"-"``, else :func:`atomic_output` (text)."""
+    return stdout_output() if str(path) == STDIO else atomic_output(path)
