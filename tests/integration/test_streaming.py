@@ -129,3 +129,45 @@ def test_a_fifo_is_live(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert is_live(fifo) and not is_live(tmp_path / "missing")
+
+
+def stderr_of(args: list[str], terminal: bool) -> bytes:
+    """What ``softalign ARGS`` writes on stderr: a pseudo-terminal of 100 columns, or a pipe."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO / "src")])),
+    )
+    command = [sys.executable, "-m", "softalign", *args]
+    if not terminal:
+        return subprocess.run(command, capture_output=True, cwd=REPO, env=env, timeout=600).stderr
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen(command, stderr=slave, stdout=subprocess.DEVNULL, cwd=REPO, env=env)
+    os.close(slave)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(master)
+    assert process.wait(timeout=600) == 0
+    return data
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+def test_a_progress_bar_only_when_stderr_is_a_terminal(tiny_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("ba be bi\nko ku\n" * 50, encoding="utf-8")
+    args = ["translate", str(tiny_run), "-i", str(source), "-o", str(tmp_path / "out.txt")]
+    assert b"/100 [" in stderr_of(args, terminal=True)  # tqdm's "n/total [elapsed"
+    assert stderr_of(args, terminal=False) == b""
+    evaluate = ["evaluate", str(tiny_run), "--src", str(source), "--ref", str(source)]
+    assert b"/100 [" in stderr_of(evaluate, terminal=True)
