@@ -151,7 +151,7 @@ class YamlAliasError(yaml.YAMLError):
 class _NoAliasLoader(yaml.SafeLoader):
     """PyYAML's safe loader, failing at the first alias instead of expanding it."""
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             raise YamlAliasError(self.peek_event().start_mark)
         return super().compose_node(parent, index)
