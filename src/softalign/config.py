@@ -159,7 +159,11 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def parse_yaml(text: str) -> Any:
     """``yaml.safe_load`` without aliases: raises :class:`YamlAliasError` at the first one."""
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    loader = _NoAliasLoader(text)  # what yaml.safe_load does, with this loader
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
