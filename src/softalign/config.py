@@ -4,6 +4,10 @@ One YAML file describes a run with four sections (``data``, ``model``, ``trainin
 ``decoding``). Every key is typed; an unknown key, a value of the wrong type or an impossible
 value raises :class:`~softalign.errors.ConfigError` naming the dotted key, e.g.
 ``config key 'training.lr': expected a number, got 'fast'``.
+
+YAML aliases (``*name``) are refused when the file is parsed, before anything is built: a
+few hundred bytes of nested aliases expand to gigabytes ("billion laughs"), and an alias
+inside its own anchor makes a structure that never ends. A config has no need of them.
 """
 
 from __future__ import annotations
@@ -140,13 +144,44 @@ class RunConfig:
 # ----------------------------------------------------------------------------- loading
 
 
+class YamlAliasError(yaml.YAMLError):
+    """An alias (``*name``) in a config file; ``mark`` is where it is."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__("YAML alias")
+        self.mark = mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, failing at the first alias instead of expanding it."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise YamlAliasError(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` without aliases: raises :class:`YamlAliasError` at the first one."""
+    loader = _NoAliasLoader(text)  # what yaml.safe_load does, with this loader
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML run config and apply ``key=value`` overrides (values parsed as YAML)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
+    except YamlAliasError as exc:
+        raise ConfigError(
+            f"{path}: line {exc.mark.line + 1}: YAML aliases (*name) are not allowed in a "
+            "config: write the value out"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -162,7 +197,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
         try:
-            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed[key.strip()] = parse_yaml(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed[key.strip()] = value
     return from_dict(apply_overrides(raw, parsed))

@@ -10,7 +10,7 @@ The command line, the analysis tools and the server all stand on this class.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +21,13 @@ from softalign import checkpoint as ckpt
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import load_vocabs
 from softalign.data.vocab import SubwordVocab
+from softalign.decoding.options import check_search_options
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
-from softalign.errors import CheckpointError
+from softalign.errors import CheckpointError, require_texts
 from softalign.loading import load_model
 from softalign.model.seq2seq import Seq2Seq
+from softalign.model_size import check_model_fits
 from softalign.precision import resolve_precision
 
 log = logging.getLogger("softalign")
@@ -117,6 +119,9 @@ class Translator:
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
         resolve_precision(config.decoding.precision, target, "decoding.precision")  # fail early
+        check_model_fits(
+            config.model, len(src_vocab), len(tgt_vocab), training=False, device=target
+        )
         model = load_model(
             path, config.model, len(src_vocab), len(tgt_vocab), device=target, backend=backend
         )
@@ -137,16 +142,22 @@ class Translator:
         length_penalty: float | None = None,
         max_source_tokens: int | None = None,
         attention: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Translation]:
-        """Translate sentences; an empty (or blank) sentence gives an empty translation.
+        """Translate a list of sentences; an empty (or blank) one gives an empty translation.
 
         Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
         are truncated, with a warning, so memory stays bounded. ``attention=False`` leaves
-        the candidates' ``attention`` None and saves the search keeping it.
+        the candidates' ``attention`` None and saves the search keeping it. ``beam``,
+        ``nbest`` and ``length_penalty`` out of range (see :mod:`softalign.decoding.options`)
+        raise ``ValueError``; ``texts`` must be a list (a str raises ``TypeError``).
+        ``progress(n)`` is called as each batch of ``n`` sentences is done.
         """
+        require_texts(texts, "Translator.translate")
         dec = self.config.decoding
+        source = "the run's decoding.beam" if beam is None else ""
         beam = dec.beam if beam is None else beam
-        nbest = min(nbest, beam)
+        check_search_options(beam, nbest, length_penalty, max_beam=None, beam_source=source)
         limit = max_source_tokens or dec.max_length
         ids = self.src_vocab.encode([t.strip() for t in texts])
         truncated = sum(len(s) > limit for s in ids)
@@ -167,7 +178,10 @@ class Translator:
             precision=dec.precision,
             attention=attention,
             cache=self.decoding_cache,
+            progress=progress,
         )
+        if progress is not None and len(present) < len(texts):
+            progress(len(texts) - len(present))  # the empty sentences
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))
         results = [Translation(t, []) for t in texts]
@@ -191,7 +205,11 @@ class Translator:
     def translate_stream(
         self, lines: Iterable[str], chunk: int = 2000, **options
     ) -> Iterator[Translation]:
-        """Translate a long stream in chunks (sorted by length inside each), in input order."""
+        """Translate a long stream in chunks (sorted by length inside each), in input order.
+
+        ``lines`` is any iterable of str (a list, an open file); a str raises ``TypeError``."""
+        if isinstance(lines, (str, bytes)):
+            require_texts(lines, "Translator.translate_stream", "lines")
         buffer: list[str] = []
         for line in lines:
             buffer.append(line.rstrip("\r\n"))

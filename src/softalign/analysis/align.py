@@ -19,7 +19,7 @@ from softalign.analysis.forced import ForcedAlignment, force_decode
 from softalign.analysis.pharaoh import Link, write_alignments
 from softalign.analysis.words import merge_attention
 from softalign.data.corpus import read_parallel
-from softalign.errors import SoftalignError
+from softalign.errors import SoftalignError, require_texts
 from softalign.translator import Translator
 
 
@@ -50,6 +50,8 @@ def align_pairs(
     symmetrize: str = "grow-diag",
 ) -> list[set[Link]]:
     """Links (source word, target word) of every pair, 0-indexed."""
+    require_texts(sources, "align_pairs", "sources")
+    require_texts(targets, "align_pairs", "targets")
     _check_choice("alignment method", method, EXTRACTORS)
     _check_choice("symmetrization", symmetrize, SYMMETRIZERS)
     extract = EXTRACTORS[method]

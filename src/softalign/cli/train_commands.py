@@ -33,6 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.config or not args.output:
             raise SoftalignError("train needs CONFIG.yaml and -o RUN_DIR (or --resume RUN_DIR)")
         config = load_config(args.config, overrides)
+        check_training_fits(config)
         state = train(
             config,
             Path(args.output),
@@ -41,6 +42,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     return 3 if "non-finite" in state.stopped else 0
+
+
+def check_training_fits(config) -> None:
+    """Refuse a model too big for memory before reading data or training a vocabulary; the
+    vocabularies are taken at their configured size (the generator may end up smaller)."""
+    from softalign.device import pick_device
+    from softalign.model_size import check_model_fits
+
+    size = config.data.vocab.size
+    device = pick_device(config.training.device)
+    check_model_fits(config.model, size, size, training=True, device=device)
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:

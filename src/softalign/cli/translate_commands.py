@@ -5,61 +5,95 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 from softalign.cli.analysis_commands import cmd_evaluate_by_length
+from softalign.decoding.options import check_search_options
 from softalign.errors import SoftalignError
+from softalign.outputs import STDIO, atomic_output, check_output, open_output
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from softalign.translator import Translation
+
+CHUNK = 2000  # lines of a file translated per call (sorted by length inside it)
 
 
-def _open_output(path: str):
-    return sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+def progress_bar(total: int | None, *, shown: bool) -> tqdm:
+    """Sentences done, on stderr (``shown`` when stderr is a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=" sentences", disable=not shown, file=sys.stderr, leave=False)
 
 
-def _open_for_writing(path: str):
+def _count_lines(path: str) -> int | None:
+    """Lines of a plain file, for the progress bar's total (None for stdin or gzip)."""
+    if path == STDIO or path.endswith(".gz"):
+        return None
     try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise SoftalignError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        with open(path, "rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    """Translate lines: as they arrive from a pipe or a terminal (each output line flushed),
+    in chunks of :data:`CHUNK` lines from a file; outputs written whole (see outputs.py)."""
     from softalign.analysis.views import attention_record
-    from softalign.data.corpus import iter_lines
+    from softalign.data.stream import input_batches
     from softalign.translator import Translator
 
+    check_search_options(args.beam, args.nbest, args.length_penalty)  # before loading the run
+    if args.output != STDIO:
+        check_output(args.output, inputs=[args.input])
+    if args.attention:
+        check_output(args.attention, inputs=[args.input, args.output], what="attention")
     translator = Translator.load(
         args.run_dir, device=args.device, precision=args.precision, backend=args.backend
     )
-    lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
-    out = _open_output(args.output)
-    attention_out = _open_for_writing(args.attention) if args.attention else None
-    try:
-        stream = translator.translate_stream(
-            lines,
-            beam=args.beam,
-            nbest=args.nbest,
-            length_penalty=args.length_penalty,
-            attention=attention_out is not None,  # collected only when written
-        )
-        for index, translation in enumerate(stream):
-            if attention_out is not None:
-                record = attention_record(index, translation)
-                attention_out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            if args.nbest > 1:
-                for cand in translation.nbest or []:
-                    out.write(f"{index} ||| {cand.text} ||| {cand.score:.4f}\n")
-            else:
-                out.write(translation.text + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        if attention_out is not None:
-            attention_out.close()
+    batches, live = input_batches(args.input, CHUNK)  # "-" is stdin, checked like a file
+    shown = not live and sys.stderr.isatty() and not (args.output == STDIO and sys.stdout.isatty())
+    index = 0
+    with (
+        open_output(args.output) as out,
+        atomic_output(args.attention) if args.attention else nullcontext() as attention_out,
+        progress_bar(None if live else _count_lines(args.input), shown=shown) as bar,
+    ):
+        for batch in batches:
+            translations = translator.translate(
+                batch,
+                beam=args.beam,
+                nbest=args.nbest,
+                length_penalty=args.length_penalty,
+                attention=attention_out is not None,  # collected only when written
+                progress=bar.update,
+            )
+            for translation in translations:
+                if attention_out is not None:
+                    record = attention_record(index, translation)
+                    attention_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(_output_lines(index, translation, args.nbest))
+                if live:
+                    out.flush()
+                index += 1
     return 0
+
+
+def _output_lines(index: int, translation: Translation, nbest: int) -> str:
+    if nbest == 1:
+        return translation.text + "\n"
+    return "".join(f"{index} ||| {c.text} ||| {c.score:.4f}\n" for c in translation.nbest)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from softalign.evaluate import evaluate_files
 
+    check_search_options(args.beam, length_penalty=args.length_penalty)
+    if args.output:
+        check_output(args.output, inputs=[args.src, args.ref], what="hypotheses")
     if args.by_length:
         return cmd_evaluate_by_length(args)
     result = evaluate_files(
@@ -72,6 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         backend=args.backend,
         hypotheses_path=args.output,
         precision=args.precision,
+        progress=sys.stderr.isatty(),
     )
     if args.json:
         print(json.dumps(result))
@@ -82,6 +117,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise SoftalignError(f"serve: --port must be between 1 and 65535, got {args.port}")
     try:
         from softalign.serve import ServeLimits, serve
     except ImportError as exc:

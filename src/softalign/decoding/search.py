@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -29,6 +29,7 @@ def decode_ids(
     precision: str = "fp32",
     attention: bool = True,
     cache: dict | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
@@ -38,6 +39,7 @@ def decode_ids(
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
     The search runs inside ``model.decoding(cache)``: a backend's per-search state (the fast
     backend's packed weights), kept across calls in ``cache`` when given.
+    ``progress(n)``, if given, is called after each batch with its number of sentences.
     """
     device = torch.device(device)
     precision = resolve_precision(precision, device, "decoding.precision")
@@ -70,5 +72,7 @@ def decode_ids(
                 )
             for index, hypotheses in zip(indices, found, strict=True):
                 results[index] = hypotheses
+            if progress is not None:
+                progress(len(indices))
     model.train(was_training)
     return results
