@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 
@@ -119,6 +120,20 @@ def test_explorer_page_loads_nothing_from_other_hosts():
     for path in STATIC_DIR.iterdir():
         text = path.read_text(encoding="utf-8")
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_scripts_and_styles_from_this_server(client, page):
+    """/docs must work offline: every URL the page loads is a path on this server, and
+    each one is served."""
+    html = client.get(page).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    urls += re.findall(r"""['"](/[^'"]+\.(?:js|css|png))['"]""", html)
+    assert urls, html
+    assert not re.search(r"https?://|//cdn", html), html
+    for url in urls:
+        assert url.startswith("/"), url
+        assert client.get(url).status_code == 200, url
 
 
 def test_unknown_paths_get_json_errors(client):

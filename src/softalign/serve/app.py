@@ -4,7 +4,9 @@
     serve("runs/en-de", host="127.0.0.1", port=8000)     # what `softalign serve` runs
 
 Endpoints: ``POST /translate``, ``GET /health``, ``GET /info``, the attention explorer page at
-``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs``.
+``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs`` and ``/redoc``.
+The docs pages load Swagger UI and ReDoc from the ``fastapi-offline`` package (served under
+``/static-offline-docs``), never from a CDN: they work on a machine without internet.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from softalign.serve.batcher import DynamicBatcher
 from softalign.serve.limits import (
@@ -121,7 +124,7 @@ def create_app(
         yield
         batcher.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="softalign",
         summary="Neural machine translation with soft attention",
         version="0.1.0",
