@@ -22,7 +22,9 @@ class FakeTranslator:
         if not hold_first:
             self.release.set()
 
-    def translate(self, texts: list[str], beam: int, nbest: int) -> list[Translation]:
+    def translate(
+        self, texts: list[str], beam: int, nbest: int, attention: bool = True
+    ) -> list[Translation]:
         self.calls.append((list(texts), beam, nbest))
         self.entered.set()
         assert self.release.wait(TIMEOUT)
@@ -79,12 +81,63 @@ def test_batches_never_exceed_max_batch(held):
     assert batcher.pending_sentences == 0
 
 
-def test_a_request_larger_than_max_batch_runs_alone(held):
+def test_a_request_larger_than_max_batch_is_split_over_rounds_in_order(held):
     fake, batcher, _ = held
     big = batcher.submit([f"w{k}" for k in range(6)], beam=2, nbest=1)
     fake.release.set()
-    assert len(texts_of(big)) == 6
-    assert [len(call[0]) for call in fake.calls] == [1, 6]
+    assert texts_of(big) == [f"W{k}" for k in range(6)]
+    assert [len(call[0]) for call in fake.calls] == [1, 4, 2]
+    assert batcher.pending_sentences == 0 and batcher.pending_work == 0
+
+
+def test_a_small_request_goes_ahead_of_the_rest_of_a_large_one():
+    """Smallest remaining work first, and a round holds at most ``round_work``: the small
+    request queued after the large one is decoded in the very next round."""
+    fake = FakeTranslator(hold_first=True)
+    batcher = DynamicBatcher(fake, max_batch=4, max_wait=0.0, round_work=20)
+    batcher.start()
+    first = batcher.submit(["first"], beam=2, nbest=1)
+    assert fake.entered.wait(TIMEOUT)
+    big = batcher.submit([f"w{k}" for k in range(4)], beam=2, nbest=1, works=[10] * 4)
+    small = batcher.submit(["s"], beam=2, nbest=1, works=[5])
+    assert batcher.pending_work == 1 + 40 + 5
+    fake.release.set()
+    assert texts_of(small) == ["S"] and len(texts_of(big)) == 4 and texts_of(first)
+    assert [call[0] for call in fake.calls] == [["first"], ["s", "w0"], ["w1", "w2"], ["w3"]]
+    batcher.stop()
+
+
+def test_a_sentence_over_the_round_work_still_runs_alone(held):
+    fake, batcher, _ = held
+    batcher.round_work = 5
+    huge = batcher.submit(["h1", "h2"], beam=2, nbest=1, works=[50, 50])
+    fake.release.set()
+    assert texts_of(huge) == ["H1", "H2"]
+    assert [call[0] for call in fake.calls[1:]] == [["h1"], ["h2"]]
+
+
+def test_a_cancelled_request_leaves_the_queue_counts_at_once(held):
+    fake, batcher, _ = held
+    gone = batcher.submit(["a", "b"], beam=2, nbest=1, works=[30, 40])
+    assert batcher.pending_work == 71 and batcher.pending_sentences == 3
+    assert gone.cancel()
+    assert batcher.pending_work == 1 and batcher.pending_sentences == 1
+
+
+def test_the_speed_is_measured_from_decoding_rounds(held):
+    fake, batcher, first = held
+    assert batcher.seconds_for(1000) is None  # nothing decoded yet
+    fake.release.set()
+    texts_of(first)
+    texts_of(batcher.submit(["x"], beam=2, nbest=1, works=[100]))
+    estimate = batcher.seconds_for(1000)
+    assert estimate is not None and estimate > 0
+
+
+def test_works_must_give_one_number_per_sentence(held):
+    _, batcher, _ = held
+    with pytest.raises(ValueError, match="one number per sentence"):
+        batcher.submit(["a", "b"], beam=2, nbest=1, works=[1])
 
 
 def test_max_batch_of_one_decodes_each_request_alone():
