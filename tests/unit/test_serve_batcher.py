@@ -107,6 +107,18 @@ def test_a_small_request_goes_ahead_of_the_rest_of_a_large_one():
     batcher.stop()
 
 
+def test_a_request_left_out_of_a_full_round_is_decoded_in_a_later_one(held):
+    """Regression: a request looked at but not taken (the round was full) must still be
+    decoded later, and the worker must live on."""
+    fake, batcher, _ = held
+    batcher.round_work = 10
+    a = batcher.submit(["a1"], beam=2, nbest=1, works=[5])
+    b = batcher.submit(["b1", "b2"], beam=2, nbest=1, works=[6, 6])  # b1 does not fit after a1
+    fake.release.set()
+    assert texts_of(a) == ["A1"] and texts_of(b) == ["B1", "B2"]
+    assert [call[0] for call in fake.calls[1:]] == [["a1"], ["b1"], ["b2"]]
+
+
 def test_a_sentence_over_the_round_work_still_runs_alone(held):
     fake, batcher, _ = held
     batcher.round_work = 5

@@ -51,6 +51,7 @@ class Job:
     seq: int  # arrival order, among requests of equal work
     future: Future = field(default_factory=Future)
     next: int = 0  # first sentence not yet handed to a round
+    running: bool = False  # the future is marked running (it can no longer be cancelled)
     results: list[Translation] = field(default_factory=list)
 
     @property
@@ -187,11 +188,14 @@ class DynamicBatcher:
 
     def _run(self) -> None:
         while True:
-            round_, stopping = self._collect()
-            if round_:
-                self._decode(round_)
-            elif stopping:
-                return
+            try:
+                round_, stopping = self._collect()
+                if round_:
+                    self._decode(round_)
+                elif stopping:
+                    return
+            except Exception:  # a bug here must not leave every later request to time out
+                log.exception("the batching worker failed; it goes on")
 
     def _collect(self) -> tuple[list[Slice], bool]:
         """Block for a first job, give others ``max_wait`` to join, then fill one round."""
@@ -214,8 +218,10 @@ class DynamicBatcher:
         work; the first sentence always goes, however large. Called with the lock held."""
         sentences, work, round_ = 0, 0, []
         for job in sorted(self._jobs, key=lambda j: (j.remaining_work, j.seq)):
-            if job.next == 0 and not job.future.set_running_or_notify_cancel():
-                continue  # cancelled: _forget_if_cancelled takes it out
+            if not job.running:
+                if not job.future.set_running_or_notify_cancel():
+                    continue  # cancelled: _forget_if_cancelled takes it out
+                job.running = True
             start = job.next
             while (
                 job.next < len(job.texts)
