@@ -29,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -162,14 +163,18 @@ def free_port() -> int:
 
 
 def start_server(run_dir: str, max_batch: int, threads: int) -> tuple[subprocess.Popen, int]:
+    """`softalign serve` on loopback; its log goes to a temporary file (a pipe nobody reads
+    would fill up and stall the server)."""
     port = free_port()
     command = [sys.executable, "-m", "softalign", "serve", run_dir, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--max-batch", str(max_batch), "--threads", str(threads)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"server exited: {process.stderr.read().decode(errors='replace')}")
+            log.seek(0)
+            sys.exit(f"server exited: {log.read().decode(errors='replace')[-4000:]}")
         try:
             get_json("127.0.0.1", port, "/health")
             return process, port
@@ -179,13 +184,21 @@ def start_server(run_dir: str, max_batch: int, threads: int) -> tuple[subprocess
     sys.exit("server did not start within 120 s")
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def served(run_dir: str, mode: str, max_batch: int, args: argparse.Namespace) -> Result:
     process, port = start_server(run_dir, max_batch, args.threads)
     try:
         return measure(mode, "127.0.0.1", port, args, max_batch)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 ROW = "{:<18}{:>10}{:>10}{:>8}{:>9}{:>9}{:>9}{:>12}"
@@ -260,8 +273,7 @@ def sustained(args: argparse.Namespace) -> bool:
         return sustained_load.report(tally, samples)
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_server(process)
 
 
 def main() -> None:

@@ -416,6 +416,9 @@ class QueuedBatcher:
         self.pending_sentences, self.pending_work = sentences, work
         self.rate = seconds_per_work
 
+    def work_ahead_of(self, work: int) -> int:
+        return self.pending_work
+
     def seconds_for(self, work: int) -> float | None:
         return None if self.rate is None else work * self.rate
 

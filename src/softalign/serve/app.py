@@ -83,15 +83,15 @@ async def translate(body: TranslateRequest, request: Request) -> TranslateRespon
 
 def admit(batcher: DynamicBatcher, sentences: int, work: int, limits: ServeLimits) -> None:
     """503 unless the queue can take the request: at most ``max_pending`` sentences, and
-    (when anything is queued) work the model finishes within ``max_queue_s`` at its
-    measured speed."""
+    (when anything is queued ahead of it: smaller requests go first) work the model finishes
+    within ``max_queue_s`` at its measured speed."""
     if batcher.pending_sentences + sentences > limits.max_pending:
         message = "server busy: too many sentences queued, retry later"
         raise ApiError(503, "overloaded", message, {"Retry-After": "1"})
-    queued = batcher.pending_work
-    seconds = batcher.seconds_for(queued + work)
-    if queued and seconds is not None and seconds > limits.max_queue_s:
-        wait = max(1, math.ceil(batcher.seconds_for(queued) or 1))
+    ahead = batcher.work_ahead_of(work)
+    seconds = batcher.seconds_for(ahead + work)
+    if ahead and seconds is not None and seconds > limits.max_queue_s:
+        wait = max(1, math.ceil(batcher.seconds_for(ahead) or 1))
         message = (
             f"server busy: the queued work would take about {seconds:.0f} s "
             f"(over max_queue_s={limits.max_queue_s}), retry later or send less"

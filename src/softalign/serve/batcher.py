@@ -115,6 +115,7 @@ class DynamicBatcher:
         self._jobs: list[Job] = []  # queued, some sentences not yet handed to a round
         self._pending = 0  # sentences submitted and not yet answered
         self._pending_work = 0
+        self._in_flight = 0  # work of the round being decoded
         self._work_done = 0.0  # decayed sums of work and seconds: the measured speed
         self._seconds = 0.0
         self._stopping = False
@@ -129,6 +130,13 @@ class DynamicBatcher:
     @property
     def pending_work(self) -> int:
         return self._pending_work
+
+    def work_ahead_of(self, work: int) -> int:
+        """The queued work a new request of ``work`` would wait for: the requests no larger
+        (decoded first, smallest first) and the round being decoded; larger ones wait."""
+        with self._lock:
+            queued = sum(job.remaining_work for job in self._jobs if job.remaining_work <= work)
+            return queued + self._in_flight
 
     def seconds_for(self, work: int) -> float | None:
         """Estimated decoding seconds of ``work`` at the measured speed (None: not measured)."""
@@ -243,6 +251,8 @@ class DynamicBatcher:
         """Translate each ``(beam, nbest, attention)`` group in one call and hand each job
         its sentences."""
         groups: dict[tuple[int, int, bool], list[Slice]] = {}
+        with self._lock:
+            self._in_flight = sum(sum(p.job.works[p.start : p.end]) for p in round_)
         for part in round_:
             key = (part.job.beam, part.job.nbest, part.job.attention)
             groups.setdefault(key, []).append(part)
@@ -285,7 +295,9 @@ class DynamicBatcher:
         for part in group:
             job, count = part.job, part.end - part.start
             with self._lock:
-                self._answered(count, sum(job.works[part.start : part.end]))
+                done = sum(job.works[part.start : part.end])
+                self._in_flight = max(0, self._in_flight - done)
+                self._answered(count, done)
                 if job.future.done():  # failed in an earlier round
                     offset += count
                     continue
