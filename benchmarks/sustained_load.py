@@ -178,6 +178,7 @@ def report(tally: Tally, samples: list[float]) -> bool:
             f"server RSS MB: first {samples[0]:.0f}, max {max(samples):.0f}, "
             f"last {samples[-1]:.0f} (first third mean {first:.0f}, last third {last:.0f})"
         )
+        print("server RSS MB every 10 s: " + " ".join(f"{mb:.0f}" for mb in samples[::10]))
         checks["RSS flat"] = last - first <= max(50.0, 0.1 * first)
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
