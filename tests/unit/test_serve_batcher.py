@@ -154,6 +154,15 @@ def test_the_speed_is_measured_from_decoding_rounds(held):
     assert estimate is not None and estimate > 0
 
 
+def test_rounds_of_empty_sentences_leave_the_speed_unmeasured():
+    """Regression: work 0 over some seconds must not divide by zero in every later request."""
+    batcher = DynamicBatcher(FakeTranslator(), max_batch=4, max_wait=0.0)
+    batcher.start()
+    texts_of(batcher.submit(["", " "], beam=2, nbest=1, works=[0, 0]))
+    assert batcher.seconds_for(1000) is None
+    batcher.stop()
+
+
 def test_works_must_give_one_number_per_sentence(held):
     _, batcher, _ = held
     with pytest.raises(ValueError, match="one number per sentence"):

@@ -141,7 +141,7 @@ class DynamicBatcher:
     def seconds_for(self, work: int) -> float | None:
         """Estimated decoding seconds of ``work`` at the measured speed (None: not measured)."""
         with self._lock:
-            if self._seconds <= 0:
+            if self._seconds <= 0 or self._work_done <= 0:  # none, or only empty sentences
                 return None
             return work * self._seconds / self._work_done
 
