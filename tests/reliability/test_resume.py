@@ -95,6 +95,13 @@ def test_resume_with_set_lr_applies_logs_and_writes_it_back(run):
     assert not list(run.glob(".config.yaml*")), "temporary file left behind"
 
 
+def test_a_hand_edit_confirmed_by_the_same_set_is_accepted(run):
+    edit_config(run, "training", "lr", 0.0005)
+    code, _, err = resume(run, "--set", "training.lr=0.0005")
+    assert code == 0, err
+    assert "training.lr 0.001 -> 0.0005" in err
+
+
 def test_resume_with_a_set_to_the_same_value_is_no_change(run):
     before = (run / "config.yaml").read_text()
     code, _, err = resume(run, "--set", "model.dropout=0.0")
