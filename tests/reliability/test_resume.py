@@ -102,6 +102,20 @@ def test_a_hand_edit_confirmed_by_the_same_set_is_accepted(run):
     assert "training.lr 0.001 -> 0.0005" in err
 
 
+def test_a_checkpoint_without_a_stored_config_still_resumes_and_takes_a_set(run):
+    """Checkpoints written before configs were stored: only --set is checked."""
+    for path in (run / "checkpoints").glob("step-*/state.json"):
+        state = json.loads(path.read_text())
+        del state["config"]
+        path.write_text(json.dumps(state))
+    code, _, err = resume(run, "--set", "training.lr=0.0005")
+    assert code == 0, err
+    assert "training.lr 0.001 -> 0.0005" in err
+    assert "model.dropout" in fails_cleanly(
+        "train", "--resume", run, "--no-progress", "--set", "model.dropout=0.3"
+    )
+
+
 def test_resume_with_a_set_to_the_same_value_is_no_change(run):
     before = (run / "config.yaml").read_text()
     code, _, err = resume(run, "--set", "model.dropout=0.0")

@@ -147,8 +147,9 @@ def prepare(
     if start is not None:
         restore(session, start)
         trim_metrics(session)
-        if changed:
-            write_back(session, changed, start.state["config"], request)
+        if changed:  # a checkpoint from before configs were stored: compare with the file
+            trained = start.state.get("config") or (request.saved.to_dict() if request else {})
+            write_back(session, changed, trained, request)
     return session
 
 
