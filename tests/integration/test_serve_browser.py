@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("fastapi_offline", reason="needs the serve extra: pip install -e '.[serve]'")
 pytest.importorskip("uvicorn", reason="needs the serve extra: pip install -e '.[serve]'")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'"
