@@ -84,7 +84,8 @@ async def translate(body: TranslateRequest, request: Request) -> TranslateRespon
 def admit(batcher: DynamicBatcher, sentences: int, work: int, limits: ServeLimits) -> None:
     """503 unless the queue can take the request: at most ``max_pending`` sentences, and
     (when anything is queued ahead of it: smaller requests go first) work the model finishes
-    within ``max_queue_s`` at its measured speed."""
+    within ``max_queue_s`` at its measured speed. A request with nothing queued ahead is
+    always taken: it waits for the round being decoded at most."""
     if batcher.pending_sentences + sentences > limits.max_pending:
         message = "server busy: too many sentences queued, retry later"
         raise ApiError(503, "overloaded", message, {"Retry-After": "1"})

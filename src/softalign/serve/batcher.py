@@ -115,7 +115,6 @@ class DynamicBatcher:
         self._jobs: list[Job] = []  # queued, some sentences not yet handed to a round
         self._pending = 0  # sentences submitted and not yet answered
         self._pending_work = 0
-        self._in_flight = 0  # work of the round being decoded
         self._work_done = 0.0  # decayed sums of work and seconds: the measured speed
         self._seconds = 0.0
         self._stopping = False
@@ -133,10 +132,10 @@ class DynamicBatcher:
 
     def work_ahead_of(self, work: int) -> int:
         """The queued work a new request of ``work`` would wait for: the requests no larger
-        (decoded first, smallest first) and the round being decoded; larger ones wait."""
+        (decoded first, smallest first); larger ones wait behind it. The round being decoded
+        is not counted: it is bounded by ``round_work`` and partly done."""
         with self._lock:
-            queued = sum(job.remaining_work for job in self._jobs if job.remaining_work <= work)
-            return queued + self._in_flight
+            return sum(job.remaining_work for job in self._jobs if job.remaining_work <= work)
 
     def seconds_for(self, work: int) -> float | None:
         """Estimated decoding seconds of ``work`` at the measured speed (None: not measured)."""
@@ -251,8 +250,6 @@ class DynamicBatcher:
         """Translate each ``(beam, nbest, attention)`` group in one call and hand each job
         its sentences."""
         groups: dict[tuple[int, int, bool], list[Slice]] = {}
-        with self._lock:
-            self._in_flight = sum(sum(p.job.works[p.start : p.end]) for p in round_)
         for part in round_:
             key = (part.job.beam, part.job.nbest, part.job.attention)
             groups.setdefault(key, []).append(part)
@@ -295,9 +292,7 @@ class DynamicBatcher:
         for part in group:
             job, count = part.job, part.end - part.start
             with self._lock:
-                done = sum(job.works[part.start : part.end])
-                self._in_flight = max(0, self._in_flight - done)
-                self._answered(count, done)
+                self._answered(count, sum(job.works[part.start : part.end]))
                 if job.future.done():  # failed in an earlier round
                     offset += count
                     continue
