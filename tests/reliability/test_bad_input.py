@@ -314,6 +314,8 @@ def test_resuming_a_broken_run_is_a_one_line_error(damage, run):
     line = fails_cleanly("train", "--resume", run, "--no-progress")
     if damage == "no_checkpoints":
         message = "no checkpoint to resume from"
+    if damage == "different_rnn":  # config.yaml no longer matches the checkpoint's config
+        message = "config.yaml: model.rnn_type differs from what the checkpoint was trained with"
     assert re.search(message, line) if message.startswith("different") else message in line, line
 
 

@@ -285,7 +285,20 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--max-body-bytes", type=int, default=1_000_000, help="request body size (1000000)"
     )
     p.add_argument(
-        "--timeout", type=int, default=60, help="seconds a request waits before 504 (60)"
+        "--max-work", type=int, default=64_000, help="beam x output steps per request (64000)"
+    )
+    p.add_argument(
+        "--max-attention-cells",
+        type=int,
+        default=500_000,
+        help="attention numbers per request (500000)",
+    )
+    p.add_argument(
+        "--max-queue-s", type=int, default=5, help="seconds of queued work before 503 (5)"
+    )
+    p.add_argument("--round-work", type=int, default=8000, help="work per decoding round (8000)")
+    p.add_argument(
+        "--timeout", type=int, default=15, help="seconds a request waits before 504 (15)"
     )
     _add_backend_option(p)
     p.set_defaults(func=cmd_serve)

@@ -130,14 +130,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_sentences=args.max_sentences,
             max_chars=args.max_chars,
             max_beam=args.max_beam,
+            max_work=args.max_work,
+            max_attention_cells=args.max_attention_cells,
             max_pending=args.max_pending,
+            max_queue_s=args.max_queue_s,
             max_body_bytes=args.max_body_bytes,
             timeout_s=args.timeout,
         )
     except ValueError as exc:
         raise SoftalignError(f"serve: {exc}") from None
-    if args.max_batch < 1:
-        raise SoftalignError("serve: --max-batch must be at least 1")
+    if args.max_batch < 1 or args.round_work < 1:
+        raise SoftalignError("serve: --max-batch and --round-work must be at least 1")
     serve(
         args.run_dir,
         host=args.host,
@@ -147,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         limits=limits,
         max_batch=args.max_batch,
         max_wait_ms=args.batch_wait_ms,
+        round_work=args.round_work,
         threads=args.threads,
     )
     return 0

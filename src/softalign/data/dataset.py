@@ -40,12 +40,19 @@ def vocab_paths(run_dir: Path, joint: bool) -> tuple[Path, Path]:
 
 
 def train_vocabs(
-    data: DataConfig, train: ParallelText, run_dir: Path
+    data: DataConfig, train: ParallelText, run_dir: Path, seed: int
 ) -> tuple[SubwordVocab, SubwordVocab]:
-    """Train SentencePiece on the training text (joint or one per side) into ``run_dir``."""
+    """Train SentencePiece on the training text (joint or one per side) into ``run_dir``;
+    the same text and ``seed`` give the same models."""
     v = data.vocab
     train_one = lambda lines, name: SubwordVocab.train(  # noqa: E731
-        lines, run_dir / f"spm.{name}", v.size, v.type, v.character_coverage, v.sample_sentences
+        lines,
+        run_dir / f"spm.{name}",
+        v.size,
+        v.type,
+        v.character_coverage,
+        v.sample_sentences,
+        seed,
     )
     if v.joint:
         joint = train_one(train.src + train.tgt, "joint")
