@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +176,13 @@ def run(
     max_steps: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
-    """Train until a step, time, epoch or early-stopping limit, or a stop signal."""
+    """Train until a step, time, epoch or early-stopping limit, or a stop signal.
+
+    ``on_step`` (rank 0) is called with the state after every completed step, e.g. to
+    measure the step rate; it must not change the state.
+    """
     cfg, state = session.config.training, session.state
     max_steps = max_steps or cfg.max_steps
     checkpoint_every = checkpoint_every or cfg.checkpoint_every
@@ -226,6 +232,8 @@ def run(
             state.elapsed_seconds, stop_requested = distributed.agree_on_progress(
                 state.elapsed_seconds, bool(stop.requested), session.ranks, session.device
             )
+            if on_step is not None and result is not None and session.ranks.is_main:
+                on_step(state)
             if window_steps and (state.step % cfg.log_every == 0):
                 seconds = time.perf_counter() - window_start
                 record = {
@@ -272,12 +280,14 @@ def train(
     max_steps: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     """Start a new run in ``run_dir`` (which must not hold checkpoints yet)."""
     if ckpt.list_checkpoints(run_dir):
         raise SoftalignError(f"{run_dir}: already holds a run; use --resume to continue it")
     try:
-        return run(prepare(config, run_dir, resume=False), max_steps, checkpoint_every, progress)
+        session = prepare(config, run_dir, resume=False)
+        return run(session, max_steps, checkpoint_every, progress, on_step)
     finally:
         distributed.stop()
 
@@ -289,12 +299,14 @@ def resume(
     checkpoint_every: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     """Continue the run in ``run_dir`` from its latest checkpoint."""
     if not (run_dir / "config.yaml").is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
     config = load_config(run_dir / "config.yaml", overrides)
     try:
-        return run(prepare(config, run_dir, resume=True), max_steps, checkpoint_every, progress)
+        session = prepare(config, run_dir, resume=True)
+        return run(session, max_steps, checkpoint_every, progress, on_step)
     finally:
         distributed.stop()
