@@ -42,7 +42,7 @@ class DataConfig:
     relative paths are taken from ``dir``.
     """
 
-    dir: str = "."  # folder the relative paths below are taken from (`--data-dir`)
+    dir: str = "."  # folder that relative data paths start from (`--data-dir`)
     corpus: str = ""  # a built-in source: bible:en-fr, synthetic:reverse?min=5&max=40, ...
     src_lang: str = "src"  # language codes, for names and reports
     tgt_lang: str = "tgt"  # target language code

@@ -8,6 +8,10 @@ spaced sample of held-out verses (books never seen in training) with beam search
 - ``attention.png``: the attention weights of one held-out verse (target x source subwords);
 - ``report.md``, ``test.src``/``test.ref``/``test.hyp`` in the run directory.
 
+What it prints comes from :mod:`softalign.demo_messages`: its plan at start, the measured step
+rate and the steps to expect from the budget on this machine after the first steps, and at the
+end what to try next (the heatmap, ``softalign serve``, the attention study).
+
 It evaluates the latest checkpoint (within a short budget the loss is still falling, so the
 latest is the best).
 
