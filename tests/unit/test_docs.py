@@ -110,12 +110,22 @@ def check_command(args: list[str]) -> str | None:
 
 
 def relative_links(markdown: str) -> list[str]:
-    links = []
-    for target in LINK.findall(markdown):
-        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-            continue  # http:, https:, mailto:, or an anchor on the same page
-        links.append(target.split("#", 1)[0])
-    return links
+    """Relative link targets, anchors kept (``docs/x.md#part``); ``#part`` alone is skipped."""
+    return [
+        target
+        for target in LINK.findall(markdown)
+        if not re.match(r"[a-z][a-z0-9+.-]*:", target) and not target.startswith("#")
+    ]
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to -."""
+    anchors = set()
+    for line in markdown.splitlines():
+        if match := re.match(r"#{1,6}\s+(.*)", line):
+            text = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -131,11 +141,19 @@ def test_every_softalign_command_shown_parses(page: Path, capsys) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_relative_link_points_to_a_file(page: Path) -> None:
-    missing = [
-        target
-        for target in relative_links(page.read_text(encoding="utf-8"))
-        if not (page.parent / target).exists()
-        and (page.parent / target).resolve() not in NOT_YET_MERGED
+    missing = []
+    for target in relative_links(page.read_text(encoding="utf-8")):
+        path, _, anchor = target.partition("#")
+        linked = page.parent / path
+        if linked.resolve() in NOT_YET_MERGED and not linked.exists():
+            continue
+        if not linked.exists():
+            missing.append(target)
+        elif anchor and anchor not in heading_anchors(linked.read_text(encoding="utf-8")):
+            missing.append(target)
+    text = page.read_text(encoding="utf-8")
+    missing += [
+        f"#{a}" for a in re.findall(r"\]\(#([^)\s]+)\)", text) if a not in heading_anchors(text)
     ]
     assert not missing, f"{page.name}: missing {missing}"
 
@@ -181,4 +199,13 @@ def test_commands_are_found_in_pipes_torchrun_and_continued_lines() -> None:
 
 def test_links_skip_urls_and_anchors() -> None:
     markdown = "[a](docs/x.md#part) ![b](img.png) [c](https://x.org) [d](#top) [e](mailto:a@b)"
-    assert relative_links(markdown) == ["docs/x.md", "img.png"]
+    assert relative_links(markdown) == ["docs/x.md#part", "img.png"]
+
+
+def test_anchors_are_spelt_as_github_makes_them() -> None:
+    markdown = "# The demo: English → French on the Bible\n## `data.vocab`\n### On a GPU\n"
+    assert heading_anchors(markdown) == {
+        "the-demo-english--french-on-the-bible",
+        "datavocab",
+        "on-a-gpu",
+    }
