@@ -33,8 +33,8 @@ BACKENDS = ("auto", "reference", "fast")  # what computes the model: softalign/b
 class VocabConfig:
     type: str = "unigram"  # SentencePiece model type: unigram | bpe
     size: int = 8000  # per side, or the joint size when ``joint``
-    joint: bool = True
-    character_coverage: float = 1.0
+    joint: bool = True  # one SentencePiece model for both sides (else one per side)
+    character_coverage: float = 1.0  # share of characters the vocabulary must cover
     # SentencePiece learns from a random sample of this many training sentences (reservoir
     # sampling while it reads), so vocabulary training memory does not grow with the corpus
     sample_sentences: int = 1_000_000
@@ -49,16 +49,16 @@ class DataConfig:
     relative paths are taken from ``dir``.
     """
 
-    dir: str = "."
-    corpus: str = ""
-    src_lang: str = "src"
-    tgt_lang: str = "tgt"
-    train_src: str = ""
-    train_tgt: str = ""
-    valid_src: str = ""
-    valid_tgt: str = ""
-    test_src: str = ""
-    test_tgt: str = ""
+    dir: str = "."  # folder that relative data paths start from (`--data-dir`)
+    corpus: str = ""  # a built-in source: bible:en-fr, synthetic:reverse?min=5&max=40, ...
+    src_lang: str = "src"  # language codes, for names and reports
+    tgt_lang: str = "tgt"  # target language code
+    train_src: str = ""  # parallel text files, plain or .gz, one sentence per line
+    train_tgt: str = ""  # target side of train_src, line by line
+    valid_src: str = ""  # validation pairs (loss, BLEU, early stopping)
+    valid_tgt: str = ""  # target side of valid_src
+    test_src: str = ""  # test pairs (optional; the study translates them)
+    test_tgt: str = ""  # target side of test_src
     max_length: int = 100  # subword tokens per side; longer training pairs are dropped
     valid_size: int = 0  # 0 = all validation pairs; else the first N (faster validation)
     binarized: str = ""  # DIR from `softalign preprocess`: train from its memory-mapped ids
@@ -67,62 +67,62 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    rnn_type: str = "gru"
-    embedding_size: int = 256
+    rnn_type: str = "gru"  # gru | lstm (encoder and decoder)
+    embedding_size: int = 256  # source and target word embeddings
     encoder_hidden: int = 256  # per direction
-    encoder_layers: int = 2
-    bidirectional: bool = True
-    decoder_hidden: int = 512
-    decoder_layers: int = 1
-    attention: str = "additive"
+    encoder_layers: int = 2  # stacked encoder RNN layers
+    bidirectional: bool = True  # encoder states h_j = [forward h_j ; backward h_j]
+    decoder_hidden: int = 512  # decoder RNN state size
+    decoder_layers: int = 1  # stacked decoder RNN layers
+    attention: str = "additive"  # none (RNNenc) | additive | dot | scaled_dot | general
     attention_size: int = 512  # additive attention's hidden size
-    input_feeding: bool = True
-    bridge: bool = True
+    input_feeding: bool = True  # feed the previous attentional state to the decoder RNN
+    bridge: bool = True  # decoder starts from tanh(W [last states]); else from zeros
     output_size: int = 512  # deep output layer; must equal embedding_size when tied
-    tie_embeddings: bool = False
+    tie_embeddings: bool = False  # generator shares the target embedding matrix
     # generator rows: "seen" = only the target words that occur in the training data (as
     # OpenNMT-py and Joey NMT build their vocabularies), "all" = every subword of the target
     # vocabulary; tied embeddings always use all
     output_vocab: str = "seen"
-    dropout: float = 0.2
+    dropout: float = 0.2  # on embeddings, between layers and before the generator
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    seed: int = 42
-    lr: float = 0.001
-    warmup_steps: int = 0
+    seed: int = 42  # weights, dropout and batch order
+    lr: float = 0.001  # Adam learning rate (after the warm-up)
+    warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
     plateau_factor: float = 0.5  # lr multiplier when validation loss stops improving
     plateau_patience: int = 2  # validations without improvement before the lr decays
-    min_lr: float = 1e-5
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.1
+    min_lr: float = 1e-5  # the plateau decay stops here
+    clip_norm: float = 1.0  # gradient-norm clipping; 0 = none
+    label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary
     batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
     accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (autocast; fp16: CUDA, loss-scaled)
-    max_steps: int = 100000
-    max_minutes: float = 0.0  # wall-clock budget; 0 = none
-    max_epochs: int = 0  # 0 = none
-    valid_every: int = 500
-    valid_bleu: bool = True
+    max_steps: int = 100000  # stop at this step
+    max_minutes: float = 0.0  # budget of training + validation time; 0 = none
+    max_epochs: int = 0  # stop after this many passes over the data; 0 = none
+    valid_every: int = 500  # steps between validations (loss, perplexity, BLEU)
+    valid_bleu: bool = True  # also translate the validation set (greedy) and score it
     early_stopping_patience: int = 0  # validations without improvement; 0 = never stop
     early_stopping_metric: str = "loss"  # loss | bleu
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 50
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_checkpoints: int = 2  # latest checkpoints kept (the best one is kept too)
+    log_every: int = 50  # steps between lines of metrics.jsonl
     max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
-    threads: int = 0  # 0 = all cores
+    threads: int = 0  # torch CPU threads; 0 = all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     backend: str = "auto"  # auto | reference | fast: what computes the model (softalign/backend.py)
 
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    beam: int = 5
+    beam: int = 5  # beam size; 1 = greedy search
     length_penalty: float = 1.0  # GNMT alpha; 0 = none
-    max_length_ratio: float = 2.0
-    max_length: int = 200
-    batch_tokens: int = 4000
+    max_length_ratio: float = 2.0  # output length limit: ratio x source length + 5
+    max_length: int = 200  # subwords out; longer inputs are truncated to it with a warning
+    batch_tokens: int = 4000  # source tokens per decoding batch
     precision: str = "fp32"  # fp32 | bf16 (fast: CPU with AMX/AVX-512 BF16, CUDA) | fp16 | auto
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,13 +200,18 @@ def run(
     checkpoint_every: int | None = None,
     progress: bool = True,
     stop: StopFlag | None = None,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
-    """Train until a step, time, epoch or early-stopping limit, or a stop signal."""
+    """Train until a step, time, epoch or early-stopping limit, or a stop signal.
+
+    ``on_step`` (rank 0) is called with the state after every completed step, e.g. to
+    measure the step rate; it must not change the state.
+    """
     if stop is None:
         with StopFlag() as own:
-            return _loop(session, own, max_steps, checkpoint_every, progress)
+            return _loop(session, own, max_steps, checkpoint_every, progress, on_step)
     stop.raising = False  # from here a signal stops the loop after a checkpoint
-    return _loop(session, stop, max_steps, checkpoint_every, progress)
+    return _loop(session, stop, max_steps, checkpoint_every, progress, on_step)
 
 
 def _loop(
@@ -214,6 +220,7 @@ def _loop(
     max_steps: int | None,
     checkpoint_every: int | None,
     progress: bool,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     cfg, state = session.config.training, session.state
     max_steps = max_steps or cfg.max_steps
@@ -264,6 +271,8 @@ def _loop(
             state.elapsed_seconds, stop_requested = distributed.agree_on_progress(
                 state.elapsed_seconds, bool(stop.requested), session.ranks, session.device
             )
+            if on_step is not None and result is not None and session.ranks.is_main:
+                on_step(state)
             if window_steps and (state.step % cfg.log_every == 0):
                 seconds = time.perf_counter() - window_start
                 record = {
@@ -310,6 +319,7 @@ def train(
     max_steps: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     """Start a new run in ``run_dir`` (which must not hold checkpoints yet).
 
@@ -332,7 +342,7 @@ def train(
                     raise
                 # SentencePiece may turn the signal's exception into its own error
                 raise Interrupted(stop.signum) from None
-            return run(session, max_steps, checkpoint_every, progress, stop)
+            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
     finally:
         distributed.stop()
 
@@ -344,6 +354,7 @@ def resume(
     checkpoint_every: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     """Continue the run in ``run_dir`` from its newest intact checkpoint.
 
@@ -358,6 +369,6 @@ def resume(
     try:
         with StopFlag(raising=True) as stop:
             session = prepare(config, run_dir, resume=True, request=request)
-            return run(session, max_steps, checkpoint_every, progress, stop)
+            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
     finally:
         distributed.stop()
