@@ -25,7 +25,8 @@ def choose_backend(name: str, device: torch.device | str) -> str:
     """``reference`` or ``fast`` for ``name`` (auto, reference, fast) on ``device``."""
     device = torch.device(device)
     if name not in BACKENDS:
-        raise SoftalignError(f"backend: unknown backend {name!r} (use auto, reference or fast)")
+        choices = ", ".join(BACKENDS)
+        raise SoftalignError(f"backend: unknown backend {name!r} (use one of {choices})")
     if name == "auto":
         return "fast" if device.type == "cpu" else "reference"
     if name == "fast" and device.type != "cpu":
@@ -50,12 +51,8 @@ def apply_backend(model: Seq2Seq, name: str, device: torch.device | str) -> Seq2
         _warned.add(reason)
         log.warning(
             "softalign's C kernels are not in use (%s): the fast backend runs PyTorch's "
-            "operators in their place, %s",
+            "operators in their place, slower (benchmarks/backend_speed.py measures by how "
+            "much on this machine)",
             reason,
-            KERNELS_COST,
         )
     return accelerate(model)
-
-
-# benchmarks/backend_speed.py measures it on a given machine (variant fast-nokernels)
-KERNELS_COST = "slower (benchmarks/backend_speed.py measures by how much on this machine)"

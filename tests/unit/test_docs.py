@@ -25,8 +25,8 @@ SHELL_LANGUAGES = {"bash", "sh", "shell", "console", ""}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 SEPARATORS = {"|", "||", "&&", ";", "&"}
 REDIRECTS = {"<", ">", ">>", "2>", "2>&1"}
-# pages linked before they land: docs/reliability.md is written on another branch (remove it
-# from here once merged)
+
+
 def shell_lines(markdown: str) -> list[str]:
     """The command lines of the shell blocks, continuation lines joined."""
     blocks: list[list[str]] = []
