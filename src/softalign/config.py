@@ -27,6 +27,7 @@ RNN_TYPES = ("gru", "lstm")
 # training.precision, decoding.precision and --precision (what each means: precision.py)
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 BACKENDS = ("auto", "reference", "fast")  # what computes the model: softalign/backend.py
+SCHEDULES = ("plateau", "cosine", "linear")  # learning-rate schedules: train/schedules.py
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,13 @@ class TrainingConfig:
     seed: int = 42  # weights, dropout and batch order
     lr: float = 0.001  # Adam learning rate (after the warm-up)
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
+    # plateau: hold lr, multiply it by plateau_factor when validation stops improving;
+    # cosine | linear: decay from lr to min_lr exactly at the end of the budget (max_minutes
+    # of wall clock or max_steps, whichever comes first)
+    schedule: str = "plateau"
     plateau_factor: float = 0.5  # lr multiplier when validation loss stops improving
     plateau_patience: int = 2  # validations without improvement before the lr decays
-    min_lr: float = 1e-5  # the plateau decay stops here
+    min_lr: float = 1e-5  # the plateau decay stops here; cosine and linear end here
     clip_norm: float = 1.0  # gradient-norm clipping; 0 = none
     label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary
     batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
@@ -334,6 +339,7 @@ def validate(config: RunConfig) -> None:
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
     _require(t.accumulate >= 1, "training.accumulate", "must be at least 1")
+    _require(t.schedule in SCHEDULES, "training.schedule", f"must be {_one_of(SCHEDULES)}")
     _require(t.precision in PRECISIONS, "training.precision", f"must be {_one_of(PRECISIONS)}")
     _require(t.max_steps >= 1, "training.max_steps", "must be positive")
     _require(t.max_minutes >= 0, "training.max_minutes", "must be >= 0")

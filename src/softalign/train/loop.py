@@ -37,8 +37,9 @@ from softalign.train import distributed, resume_config
 from softalign.train.distributed import Ranks
 from softalign.train.inputs import load_data
 from softalign.train.interrupts import StopFlag, remove_new_files
-from softalign.train.optim import PlateauSchedule, build_optimizer
+from softalign.train.optim import build_optimizer
 from softalign.train.resume_config import ResumeRequest
+from softalign.train.schedules import build_schedule
 from softalign.train.session import Session, TrainState, restore, save
 from softalign.train.step import (
     next_batch,
@@ -138,7 +139,7 @@ def prepare(
         run_dir,
         model,
         build_optimizer(model, config.training),
-        PlateauSchedule.from_config(config.training),
+        build_schedule(config.training),
         train,
         valid,
         tgt_vocab,

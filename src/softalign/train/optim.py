@@ -1,66 +1,10 @@
-"""Adam, the learning-rate schedule, and optimizer state as plain tensors + JSON.
-
-Schedule: linear warm-up, then decay on plateau::
-
-    lr(step) = lr_0 · scale · min(1, step / warmup)
-
-where ``scale`` is multiplied by ``plateau_factor`` whenever the validation loss has not
-improved for ``plateau_patience`` validations (never below ``min_lr``).
-"""
+"""Adam, and optimizer state as plain tensors + JSON (the learning rate: ``schedules.py``)."""
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 
 from softalign.config import TrainingConfig
-
-
-@dataclass
-class PlateauSchedule:
-    base_lr: float
-    warmup_steps: int
-    factor: float
-    patience: int
-    min_lr: float
-    scale: float = 1.0
-    best_loss: float = float("inf")
-    bad_validations: int = 0
-
-    @classmethod
-    def from_config(cls, config: TrainingConfig) -> PlateauSchedule:
-        return cls(
-            config.lr,
-            config.warmup_steps,
-            config.plateau_factor,
-            config.plateau_patience,
-            config.min_lr,
-        )
-
-    def lr(self, step: int) -> float:
-        warm = min(1.0, step / self.warmup_steps) if self.warmup_steps else 1.0
-        return max(self.min_lr, self.base_lr * self.scale) * warm
-
-    def on_validation(self, loss: float) -> None:
-        if loss < self.best_loss:
-            self.best_loss, self.bad_validations = loss, 0
-            return
-        self.bad_validations += 1
-        if self.bad_validations > self.patience:
-            self.scale *= self.factor
-            self.bad_validations = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        state = asdict(self)
-        state["best_loss"] = None if state["best_loss"] == float("inf") else state["best_loss"]
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.scale = state["scale"]
-        self.best_loss = float("inf") if state["best_loss"] is None else state["best_loss"]
-        self.bad_validations = state["bad_validations"]
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Adam:

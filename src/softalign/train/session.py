@@ -24,7 +24,8 @@ from softalign.model.seq2seq import Seq2Seq
 from softalign.precision import Precision
 from softalign.train import distributed
 from softalign.train.distributed import Ranks
-from softalign.train.optim import PlateauSchedule, optimizer_from_flat, optimizer_to_flat
+from softalign.train.optim import optimizer_from_flat, optimizer_to_flat
+from softalign.train.schedules import Schedule
 
 log = logging.getLogger("softalign")
 
@@ -52,7 +53,7 @@ class Session:
     run_dir: Path
     model: Seq2Seq
     optimizer: torch.optim.Optimizer
-    schedule: PlateauSchedule
+    schedule: Schedule
     train: EncodedSplit
     valid: EncodedSplit
     tgt_vocab: Any

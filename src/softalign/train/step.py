@@ -109,7 +109,8 @@ def train_step(session: Session, indices: list[int]) -> tuple[float, int] | None
         session.optimizer.zero_grad(set_to_none=True)
         session.precision.skip()
         return None
-    set_lr(session.optimizer, session.schedule.lr(session.state.step + 1))
+    state = session.state
+    set_lr(session.optimizer, session.schedule.lr(state.step + 1, state.elapsed_seconds))
     session.precision.step(session.optimizer)
     return loss, tokens
 
