@@ -84,9 +84,23 @@ def start(device_name: str) -> tuple[Ranks, torch.device]:
     return ranks, device
 
 
+# Process groups left at the end of a run, kept alive until the interpreter exits (see stop).
+_RETIRED: list[Any] = []
+
+
 def stop() -> None:
-    """Leave the process group (no-op without one)."""
+    """Leave the process group (no-op without one), after every rank has arrived here.
+
+    The group is unregistered but its C++ object is not destroyed now: gloo's destructor
+    joins its worker threads while holding the GIL, and a worker may still be freeing the
+    last collective's tensors, which takes the GIL, so both wait forever. (That deadlock hung
+    one 2-process run in about ten on a loaded 2-core machine: the DDP model's reducer,
+    freed when training returned, held the last reference.) Kept in ``_RETIRED``, the group
+    dies with the process, when its threads are long idle.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        _RETIRED.append(dist.distributed_c10d._get_default_group())
         dist.destroy_process_group()
 
 
