@@ -63,12 +63,15 @@ DEMO_CONFIG: dict[str, Any] = {
         "dropout": 0.1,
     },
     "training": {
-        "lr": 0.002,
+        # warm up, then a cosine decay that reaches min_lr when the budget runs out
+        "schedule": "cosine",
+        "lr": 0.003,
+        "warmup_steps": 100,
+        "min_lr": 0.00003,
         "batch_tokens": 3000,
         "valid_every": 400,
         "checkpoint_every": 400,
         "valid_bleu": False,
-        "plateau_patience": 1,
     },
     "decoding": {"beam": 5, "length_penalty": 1.0},
 }
