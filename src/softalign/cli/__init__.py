@@ -60,9 +60,33 @@ __all__ = [
 ]
 
 
+DESCRIPTION = """\
+Neural machine translation with recurrent encoder-decoders and soft attention:
+train a model from a YAML config, translate and evaluate with it, look at its attention.
+"""
+EXAMPLES = """\
+examples:
+  softalign demo                                  train and score a small model (minutes)
+  softalign train config.yaml -o runs/en-de       train (resume with --resume runs/en-de)
+  softalign translate runs/en-de -i test.en -o test.hyp
+  softalign evaluate runs/en-de -i test.en --ref test.de
+  softalign attention runs/en-de "A man rides a bike." -o heatmap.png
+
+Run 'softalign COMMAND --help' for a command's options.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="softalign", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from softalign import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="softalign",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"softalign {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_train,
         _add_preprocess,

@@ -86,11 +86,13 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on a test set")
     p.add_argument("run_dir")
-    p.add_argument("--src", required=True, help="source file (plain or .gz)")
+    p.add_argument(
+        "-i", "--input", "--src", dest="src", required=True, help="source file (plain or .gz)"
+    )
     p.add_argument("--ref", required=True, help="reference file (plain or .gz)")
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
-    p.add_argument("--output", help="also write the hypotheses to this file")
+    p.add_argument("-o", "--output", help="also write the hypotheses to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
@@ -186,7 +188,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sentence", nargs="?", help="one source sentence (or use --input)")
     p.add_argument("--ref", help="force-decode this target instead of translating")
     p.add_argument("-o", "--output", help="image for the one sentence (.png or .svg)")
-    p.add_argument("--input", help="file of source sentences, one heatmap each")
+    p.add_argument("-i", "--input", help="file of source sentences, one heatmap each")
     p.add_argument("--refs", help="with --input: file of targets to force-decode")
     p.add_argument("--outdir", help="with --input: folder for 0001.png, 0002.png, ...")
     p.add_argument("--format", choices=("png", "svg"), default="png", help="with --outdir")
@@ -204,7 +206,14 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
 def _add_align(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="word alignments (Pharaoh i-j) from attention")
     p.add_argument("run_dir", help="model trained source -> target")
-    p.add_argument("--src", required=True, help="tokenized source sentences, one per line")
+    p.add_argument(
+        "-i",
+        "--input",
+        "--src",
+        dest="src",
+        required=True,
+        help="tokenized source sentences, one per line",
+    )
     p.add_argument("--tgt", required=True, help="tokenized target sentences, one per line")
     p.add_argument("-o", "--output", required=True, help="Pharaoh alignment file to write")
     p.add_argument("--method", choices=("argmax", "threshold"), default="argmax")
@@ -235,7 +244,9 @@ def _add_aer(sub: argparse._SubParsersAction) -> None:
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="BLEU/chrF of several runs, overall and by length")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--src", required=True, help="source file (plain or .gz)")
+    p.add_argument(
+        "-i", "--input", "--src", dest="src", required=True, help="source file (plain or .gz)"
+    )
     p.add_argument("--ref", required=True, help="reference file (plain or .gz)")
     _add_bucket_options(p, default_plot="compare_by_length.png")
     p.add_argument("--beam", type=int, help="beam size (default from each config)")
