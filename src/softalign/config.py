@@ -152,8 +152,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return from_dict(apply_overrides(raw, parse_overrides(overrides or [])))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["model.attention=dot", ...]`` -> ``{"model.attention": "dot"}`` (values as YAML)."""
     parsed = {}
-    for item in overrides or []:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
@@ -161,7 +166,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
             parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed[key.strip()] = value
-    return from_dict(apply_overrides(raw, parsed))
+    return parsed
+
+
+def decoding_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set decoding.KEY=VALUE`` items of a decoding command -> ``{KEY: VALUE}``.
+
+    Only the ``decoding`` section can change after training (the rest made the weights);
+    any other key, or an unknown decoding key, is a :class:`ConfigError` naming it. Values
+    are checked when applied (:meth:`RunConfig.replace`)."""
+    known = [f.name for f in dataclasses.fields(DecodingConfig)]
+    result = {}
+    for dotted, value in parse_overrides(items).items():
+        section, _, name = dotted.partition(".")
+        if section != "decoding":
+            raise ConfigError(
+                f"--set {dotted}: only decoding.* keys can be set here "
+                f"({', '.join('decoding.' + k for k in known)})"
+            )
+        if name not in known:
+            raise ConfigError(f"config key '{dotted}': unknown key")
+        result[name] = value
+    return result
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from softalign.metrics import score_corpus
 
@@ -18,13 +19,19 @@ def evaluate_files(
     device: str = "auto",
     hypotheses_path: str | Path | None = None,
     precision: str | None = None,
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> dict[str, float | str | int]:
-    """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity."""
+    """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity.
+
+    ``checkpoint`` and ``decoding`` are :meth:`Translator.load`'s."""
     from softalign.data.corpus import read_parallel
     from softalign.loss import corpus_loss
     from softalign.translator import Translator
 
-    translator = Translator.load(run_dir, device=device, precision=precision)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, precision=precision, decoding=decoding
+    )
     pairs = read_parallel(src_path, ref_path)
     started = time.perf_counter()
     translations = translator.translate(

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,10 +92,13 @@ class Translator:
         checkpoint: str | Path | None = None,
         device: str = "auto",
         precision: str | None = None,
+        decoding: dict[str, Any] | None = None,
     ) -> Translator:
-        """Load the best checkpoint of a run (else its latest, or the one named).
+        """Load the best checkpoint of a run (else its latest, or the one named: see
+        :func:`~softalign.checkpoint.resolve_checkpoint`).
 
-        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``."""
+        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``;
+        ``decoding`` overrides other decoding keys (``{"max_length": 50}``)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: run directory not found")
@@ -103,13 +107,9 @@ class Translator:
         config = load_config(run_dir / "config.yaml")
         if precision is not None:
             config = config.replace(**{"decoding.precision": precision})
-        path = (
-            Path(checkpoint)
-            if checkpoint
-            else (ckpt.best_checkpoint(run_dir) or ckpt.latest_checkpoint(run_dir))
-        )
-        if path is None:
-            raise CheckpointError(f"{run_dir}: no checkpoint found")
+        if decoding:
+            config = config.replace(**{f"decoding.{k}": v for k, v in decoding.items()})
+        path = ckpt.resolve_checkpoint(run_dir, checkpoint)  # None, best, latest, STEP, PATH
         state = ckpt.read_state(path)
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,11 +92,15 @@ def align_files(
     symmetrize: str = "grow-diag",
     one_index: bool = False,
     device: str = "auto",
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> int:
     """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
     pairs = read_parallel(src_path, tgt_path)
-    translator = Translator.load(run_dir, device=device)
-    reverse = Translator.load(reverse_run, device=device) if reverse_run else None
+    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
+    reverse = (
+        Translator.load(reverse_run, device=device, decoding=decoding) if reverse_run else None
+    )
     if reverse is not None:
         check_reverse(translator, reverse)
     links = align_pairs(

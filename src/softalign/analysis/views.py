@@ -125,11 +125,13 @@ def draw_heatmaps(
     granularity: str = "subword",
     beam: int | None = None,
     device: str = "auto",
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Translate (or force-decode ``references``) and write one heatmap per sentence."""
     if references is not None and len(references) != len(sources):
         raise SoftalignError(f"{len(sources)} source sentences but {len(references)} references")
     paths = [check_image_path(path) for path in paths]
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
     views = attention_views(translator, sources, references, granularity=granularity, beam=beam)
     return write_heatmaps(views, paths)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from softalign.config import decoding_overrides
 from softalign.errors import SoftalignError
 
 
@@ -27,6 +28,8 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
         length_penalty=args.length_penalty,
         device=args.device,
         precision=args.precision,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     if args.output:
         Path(args.output).write_text("".join(h + "\n" for h in report.hypotheses), "utf-8")
@@ -71,6 +74,8 @@ def cmd_attention(args: argparse.Namespace) -> int:
         granularity=args.granularity,
         beam=args.beam,
         device=args.device,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     for path in written:
         print(path)
@@ -97,6 +102,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         symmetrize=args.symmetrize,
         one_index=args.one_index,
         device=args.device,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     return 0
 

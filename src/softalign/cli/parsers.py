@@ -60,6 +60,22 @@ def _add_precision_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint`` and ``--set decoding.*``: which weights of the run, how to decode."""
+    p.add_argument(
+        "--checkpoint",
+        metavar="STEP|best|latest|PATH",
+        help="which checkpoint of the run (default: best, else latest)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="decoding.KEY=VALUE",
+        help="override a decoding key of the run's config, e.g. --set decoding.max_length=50",
+    )
+
+
 def _add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate text with a trained run")
     p.add_argument("run_dir")
@@ -75,6 +91,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_model_options(p)
     p.add_argument(
         "--attention",
         metavar="FILE.jsonl",
@@ -96,6 +113,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_model_options(p)
     p.add_argument(
         "--by-length",
         action="store_true",
@@ -200,6 +218,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     p.set_defaults(func=cmd_attention)
 
 
@@ -229,6 +248,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--one-index", action="store_true", help="write 1-indexed positions")
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     p.set_defaults(func=cmd_align)
 
 
@@ -262,6 +282,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-batch", type=int, default=64, help="sentences per model call (64)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests (5 ms)")

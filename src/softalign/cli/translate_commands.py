@@ -7,6 +7,7 @@ import json
 import sys
 
 from softalign.cli.analysis_commands import cmd_evaluate_by_length
+from softalign.config import decoding_overrides
 from softalign.errors import SoftalignError
 
 
@@ -26,7 +27,13 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from softalign.data.corpus import iter_lines
     from softalign.translator import Translator
 
-    translator = Translator.load(args.run_dir, device=args.device, precision=args.precision)
+    translator = Translator.load(
+        args.run_dir,
+        args.checkpoint,
+        device=args.device,
+        precision=args.precision,
+        decoding=decoding_overrides(args.set),
+    )
     lines = iter_lines(args.input)  # "-" is stdin, checked like a file (UTF-8, no NUL)
     out = _open_output(args.output)
     attention_out = _open_for_writing(args.attention) if args.attention else None
@@ -69,6 +76,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         hypotheses_path=args.output,
         precision=args.precision,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     if args.json:
         print(json.dumps(result))
@@ -107,5 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_wait_ms=args.batch_wait_ms,
         threads=args.threads,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     return 0

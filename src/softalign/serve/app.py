@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
@@ -150,6 +151,8 @@ def serve(
     max_batch: int = 64,
     max_wait_ms: float = 5.0,
     threads: int | None = None,
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> None:
     """Load a run and serve it with uvicorn until interrupted."""
     import torch
@@ -157,7 +160,7 @@ def serve(
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.load(run_dir, device=device)
+    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
     app = create_app(translator, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: reachable from other machines, with no authentication", host)

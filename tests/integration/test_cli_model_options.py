@@ -1,0 +1,60 @@
+"""--checkpoint and --set decoding.* on the decoding commands, through the API and the CLI."""
+
+import subprocess
+import sys
+
+from softalign.translator import Translator
+
+SOURCES = ["ba be bi bo bu da de di do du", "ko ku ka ga ge gi"]
+
+
+def softalign(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "softalign", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_translator_loads_the_named_checkpoint(tiny_run):
+    first = Translator.load(tiny_run, checkpoint="100")
+    assert first.checkpoint.name == "step-00000100"
+    assert Translator.load(tiny_run, checkpoint="latest").checkpoint.name == "step-00000200"
+    weights = first.model.state_dict()
+    later = Translator.load(tiny_run, checkpoint="latest").model.state_dict()
+    assert any(not weights[k].equal(later[k]) for k in weights)  # different weights loaded
+
+
+def test_decoding_overrides_cap_the_output_length(tiny_run):
+    full = Translator.load(tiny_run).translate(SOURCES, beam=1)
+    short = Translator.load(tiny_run, decoding={"max_length": 2}).translate(SOURCES, beam=1)
+    assert max(len(t.target_tokens) for t in full) > 2
+    assert all(len(t.target_tokens) <= 2 for t in short)
+
+
+def test_cli_translate_with_checkpoint_and_set(tiny_run):
+    done = softalign(
+        "translate", tiny_run, "--checkpoint", "100", "--beam", "1", stdin="\n".join(SOURCES)
+    )
+    assert done.returncode == 0, done.stderr
+    expected = Translator.load(tiny_run, checkpoint="100").translate(SOURCES, beam=1)
+    assert done.stdout.splitlines() == [t.text for t in expected]
+
+    done = softalign(
+        "translate", tiny_run, "--set", "decoding.max_length=1", "--beam", "1", stdin=SOURCES[0]
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.split()) <= 1
+
+
+def test_cli_errors_for_unknown_checkpoints_and_keys_are_one_line(tiny_run):
+    for args, message in [
+        (("--checkpoint", "999"), "no checkpoint of step 999 (steps: 100, 200)"),
+        (("--set", "model.attention=dot"), "only decoding.* keys"),
+        (("--set", "decoding.beam=0"), "'decoding.beam': must be at least 1"),
+    ]:
+        done = softalign("translate", tiny_run, *args, stdin="ba\n")
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
