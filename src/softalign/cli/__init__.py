@@ -27,6 +27,7 @@ from softalign.cli.parsers import (
     _add_aer,
     _add_align,
     _add_attention,
+    _add_average,
     _add_compare,
     _add_corpus,
     _add_demo,
@@ -37,6 +38,7 @@ from softalign.cli.parsers import (
     _add_train,
     _add_translate,
 )
+from softalign.cli.run_commands import cmd_average
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 from softalign.errors import SoftalignError
@@ -46,6 +48,7 @@ __all__ = [
     "cmd_aer",
     "cmd_align",
     "cmd_attention",
+    "cmd_average",
     "cmd_compare",
     "cmd_corpus",
     "cmd_demo",
@@ -100,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_compare,
         _add_study,
         _add_serve,
+        _add_average,
     ):
         add(sub)
     return parser

@@ -14,6 +14,7 @@ from softalign.cli.analysis_commands import (
     cmd_compare,
     cmd_study,
 )
+from softalign.cli.run_commands import cmd_average
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 
@@ -274,6 +275,18 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
     p.set_defaults(func=cmd_compare)
+
+
+def _add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "average", help="average the weights of several checkpoints into a new run directory"
+    )
+    p.add_argument("run_dir")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, metavar="N", help="the newest N checkpoints")
+    which.add_argument("--steps", metavar="A,B,...", help="these steps (or best, latest)")
+    p.add_argument("-o", "--output", required=True, help="run directory to write")
+    p.set_defaults(func=cmd_average)
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,18 @@
+"""Commands that make something new from a run directory: ``average`` (and more to come)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from softalign.average import average_run, select_checkpoints
+
+    steps = None if args.steps is None else [s.strip() for s in args.steps.split(",") if s.strip()]
+    paths = select_checkpoints(Path(args.run_dir), last=args.last, steps=steps)
+    written = average_run(args.run_dir, args.output, paths)
+    names = ", ".join(path.name for path in paths)
+    print(f"averaged {len(paths)} checkpoints ({names}) into {written}", file=sys.stderr)
+    return 0
