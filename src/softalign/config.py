@@ -106,6 +106,7 @@ class TrainingConfig:
     max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
     threads: int = 0  # 0 = all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    tensorboard: bool = False  # also write TensorBoard event files into RUN/tb
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from softalign.train.inputs import load_data
 from softalign.train.optim import PlateauSchedule, build_optimizer
 from softalign.train.session import Session, TrainState, restore, save
 from softalign.train.step import next_batch, train_step, validation_round, write_metrics
+from softalign.train.tensorboard import TensorBoardLog
 
 log = logging.getLogger("softalign")
 
@@ -118,6 +119,8 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
         distributed.wrap(model, cfg.label_smoothing, ranks),
         precision,
     )
+    if cfg.tensorboard and ranks.is_main:
+        session.tensorboard = TensorBoardLog(run_dir / "tb")
     if resume:
         restore(session)
     return session
@@ -262,6 +265,8 @@ def run(
         if session.saved_step != state.step:
             save(session)
         log.info("stopped at step %d: %s", state.step, state.stopped)
+    if session.tensorboard is not None:
+        session.tensorboard.close()
     return state
 
 
