@@ -32,13 +32,14 @@ from softalign.cli.parsers import (
     _add_corpus,
     _add_demo,
     _add_evaluate,
+    _add_plot,
     _add_preprocess,
     _add_serve,
     _add_study,
     _add_train,
     _add_translate,
 )
-from softalign.cli.run_commands import cmd_average
+from softalign.cli.run_commands import cmd_average, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 from softalign.errors import SoftalignError
@@ -54,6 +55,7 @@ __all__ = [
     "cmd_demo",
     "cmd_evaluate",
     "cmd_evaluate_by_length",
+    "cmd_plot",
     "cmd_preprocess",
     "cmd_serve",
     "cmd_study",
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_study,
         _add_serve,
         _add_average,
+        _add_plot,
     ):
         add(sub)
     return parser

@@ -14,7 +14,7 @@ from softalign.cli.analysis_commands import (
     cmd_compare,
     cmd_study,
 )
-from softalign.cli.run_commands import cmd_average
+from softalign.cli.run_commands import cmd_average, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 
@@ -287,6 +287,17 @@ def _add_average(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--steps", metavar="A,B,...", help="these steps (or best, latest)")
     p.add_argument("-o", "--output", required=True, help="run directory to write")
     p.set_defaults(func=cmd_average)
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot", help="learning curves of runs: loss, validation loss and BLEU vs step and time"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "-o", "--output", default="curves.png", help="image to write, .png or .svg (curves.png)"
+    )
+    p.set_defaults(func=cmd_plot)
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Commands that make something new from a run directory: ``average`` (and more to come)."""
+"""Commands that make something new from run directories: ``average``, ``plot``."""
 
 from __future__ import annotations
 
@@ -15,4 +15,15 @@ def cmd_average(args: argparse.Namespace) -> int:
     written = average_run(args.run_dir, args.output, paths)
     names = ", ".join(path.name for path in paths)
     print(f"averaged {len(paths)} checkpoints ({names}) into {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from softalign.analysis.curves import plot_learning_curves, read_metrics, run_names
+
+    runs = {
+        name: read_metrics(run)
+        for name, run in zip(run_names(args.run_dirs), args.run_dirs, strict=True)
+    }
+    print(plot_learning_curves(runs, args.output))
     return 0
