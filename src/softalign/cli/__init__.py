@@ -32,6 +32,7 @@ from softalign.cli.parsers import (
     _add_corpus,
     _add_demo,
     _add_evaluate,
+    _add_export,
     _add_plot,
     _add_preprocess,
     _add_serve,
@@ -39,7 +40,7 @@ from softalign.cli.parsers import (
     _add_train,
     _add_translate,
 )
-from softalign.cli.run_commands import cmd_average, cmd_plot
+from softalign.cli.run_commands import cmd_average, cmd_export, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 from softalign.errors import SoftalignError
@@ -55,6 +56,7 @@ __all__ = [
     "cmd_demo",
     "cmd_evaluate",
     "cmd_evaluate_by_length",
+    "cmd_export",
     "cmd_plot",
     "cmd_preprocess",
     "cmd_serve",
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_serve,
         _add_average,
         _add_plot,
+        _add_export,
     ):
         add(sub)
     return parser

@@ -14,7 +14,7 @@ from softalign.cli.analysis_commands import (
     cmd_compare,
     cmd_study,
 )
-from softalign.cli.run_commands import cmd_average, cmd_plot
+from softalign.cli.run_commands import cmd_average, cmd_export, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 
@@ -298,6 +298,27 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", default="curves.png", help="image to write, .png or .svg (curves.png)"
     )
     p.set_defaults(func=cmd_plot)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="a checkpoint as a shareable model folder (weights, vocabularies, card)"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", required=True, help="folder to write (must not exist)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="STEP|best|latest|PATH",
+        help="which checkpoint of the run (default: best, else latest)",
+    )
+    p.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="FILE.json",
+        help="a 'softalign evaluate --json' result to put on the model card (repeatable)",
+    )
+    p.set_defaults(func=cmd_export)
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:

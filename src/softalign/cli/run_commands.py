@@ -1,4 +1,4 @@
-"""Commands that make something new from run directories: ``average``, ``plot``."""
+"""Commands that make something new from run directories: ``average``, ``plot``, ``export``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,27 @@ def cmd_average(args: argparse.Namespace) -> int:
     written = average_run(args.run_dir, args.output, paths)
     names = ", ".join(path.name for path in paths)
     print(f"averaged {len(paths)} checkpoints ({names}) into {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import shlex
+
+    from softalign.export import export_run, read_evaluation
+
+    evaluations = [read_evaluation(path) for path in args.eval]
+    command = ["softalign", "export", args.run_dir, "-o", args.output]
+    command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    for path in args.eval:
+        command += ["--eval", path]
+    out = export_run(
+        args.run_dir,
+        args.output,
+        checkpoint=args.checkpoint,
+        evaluations=evaluations,
+        command=shlex.join(map(str, command)),
+    )
+    print(out)
     return 0
 
 
