@@ -20,7 +20,7 @@ import torch
 
 from softalign import checkpoint as ckpt
 from softalign.config import load_config
-from softalign.data.dataset import vocab_paths
+from softalign.data.dataset import vocab_files
 from softalign.errors import CheckpointError, SoftalignError
 
 
@@ -80,9 +80,9 @@ def average_run(run_dir: str | Path, output_dir: str | Path, paths: Sequence[Pat
     mean = average_tensors(tensors)
     output_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "config.yaml", output_dir / "config.yaml")
-    for vocab in sorted(set(vocab_paths(run_dir, config.data.vocab.joint))):
+    for vocab in vocab_files(run_dir, config.data.vocab.joint):
         if not vocab.is_file():
-            raise CheckpointError(f"{vocab}: SentencePiece model not found")
+            raise CheckpointError(f"{vocab}: vocabulary not found")
         shutil.copyfile(vocab, output_dir / vocab.name)
     newest = max(int(ckpt.read_state(path)["step"]) for path in paths)
     state = {"averaged_from": [str(path.resolve()) for path in paths]}

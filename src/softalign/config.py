@@ -24,9 +24,16 @@ RNN_TYPES = ("gru", "lstm")
 
 @dataclass(frozen=True)
 class VocabConfig:
-    type: str = "unigram"  # SentencePiece model type: unigram | bpe
+    # SentencePiece model type: unigram | bpe; none = pre-segmented text (whitespace tokens,
+    # a word vocabulary of the ``size`` most frequent training tokens)
+    type: str = "unigram"
     size: int = 8000  # per side, or the joint size when ``joint``
     joint: bool = True
+    # an existing SentencePiece model instead of training one: ``model`` for both sides
+    # (joint), or ``src_model`` and ``tgt_model`` (joint: false); relative to data.dir
+    model: str = ""
+    src_model: str = ""
+    tgt_model: str = ""
     character_coverage: float = 1.0
     # SentencePiece learns from a random sample of this many training sentences (reservoir
     # sampling while it reads), so vocabulary training memory does not grow with the corpus
@@ -275,7 +282,12 @@ def _require(condition: bool, key: str, message: str) -> None:
 def validate(config: RunConfig) -> None:
     """Reject impossible values, naming the key."""
     d, m, t, dec = config.data, config.model, config.training, config.decoding
-    _require(d.vocab.type in ("unigram", "bpe"), "data.vocab.type", "must be unigram or bpe")
+    _require(
+        d.vocab.type in ("unigram", "bpe", "none"),
+        "data.vocab.type",
+        "must be unigram, bpe or none",
+    )
+    _validate_vocab_models(d.vocab)
     _require(d.vocab.size >= 16, "data.vocab.size", "must be at least 16")
     _require(0 < d.vocab.character_coverage <= 1, "data.vocab.character_coverage", "in (0, 1]")
     _require(d.vocab.sample_sentences >= 1000, "data.vocab.sample_sentences", "must be >= 1000")
@@ -355,6 +367,21 @@ def validate(config: RunConfig) -> None:
         "decoding.precision",
         "must be fp32, bf16 or fp16",
     )
+
+
+def _validate_vocab_models(v: VocabConfig) -> None:
+    """``model`` (joint) or ``src_model`` + ``tgt_model`` (not joint), not with type none."""
+    per_side = bool(v.src_model or v.tgt_model)
+    if v.model or per_side:
+        key = "data.vocab.model" if v.model else "data.vocab.src_model"
+        _require(v.type != "none", key, "a SentencePiece model cannot go with type none")
+    if v.model:
+        _require(not per_side, "data.vocab.model", "give model or src_model/tgt_model, not both")
+        _require(v.joint, "data.vocab.model", "one model for both sides needs joint: true")
+    if per_side:
+        _require(bool(v.src_model), "data.vocab.src_model", "needed with data.vocab.tgt_model")
+        _require(bool(v.tgt_model), "data.vocab.tgt_model", "needed with data.vocab.src_model")
+        _require(not v.joint, "data.vocab.joint", "must be false with src_model/tgt_model")
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from softalign import checkpoint as ckpt
 from softalign.config import load_config
-from softalign.data.dataset import vocab_paths
+from softalign.data.dataset import vocab_files
 from softalign.errors import CheckpointError, SoftalignError
 from softalign.metrics import score_corpus
 from softalign.model_card import CardFacts, render_card
@@ -85,7 +85,7 @@ def export_run(
     try:
         tmp.mkdir(parents=True)
         shutil.copyfile(run_dir / "config.yaml", tmp / "config.yaml")
-        for vocab in sorted(set(vocab_paths(run_dir, config.data.vocab.joint))):
+        for vocab in vocab_files(run_dir, config.data.vocab.joint):
             shutil.copyfile(vocab, tmp / vocab.name)
         shutil.copyfile(source / "model.safetensors", tmp / "model.safetensors")
         meta = {

@@ -73,9 +73,13 @@ def render_card(facts: CardFacts) -> str:
     if _languages(config):
         front["language"] = _languages(config)
     vocab = config.data.vocab
-    vocab_text = (
-        f"SentencePiece {vocab.type}, {'joint' if vocab.joint else 'one per side'} (`spm.*.model`)"
-    )
+    sides = "joint" if vocab.joint else "one per side"
+    if vocab.type == "none":
+        vocab_text = f"pre-segmented text, word lists, {sides} (`vocab.*.txt`)"
+    elif vocab.model or vocab.src_model:
+        vocab_text = f"the user's SentencePiece models, {sides} (`spm.*.model`)"
+    else:
+        vocab_text = f"SentencePiece {vocab.type}, {sides} (`spm.*.model`)"
     body = [
         f"# softalign {config.data.src_lang}-{config.data.tgt_lang} translation model",
         "",
