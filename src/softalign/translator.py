@@ -24,7 +24,7 @@ from softalign.data.dataset import load_vocabs
 from softalign.data.vocab import SubwordVocab
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
-from softalign.errors import CheckpointError
+from softalign.errors import CheckpointError, SoftalignError
 from softalign.fast.packed_weights import WeightPacks
 from softalign.model.seq2seq import Seq2Seq, build_model
 
@@ -139,8 +139,12 @@ class Translator:
         length_penalty: float | None = None,
         max_source_tokens: int | None = None,
         attention: bool = True,
+        prefix: list[str] | None = None,
     ) -> list[Translation]:
         """Translate sentences; an empty (or blank) sentence gives an empty translation.
+
+        ``prefix``: one target text per sentence (or "") that each translation must start
+        with; the search continues after it (see ``decoding/prefix.py``).
 
         Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
         are truncated, with a warning, so memory stays bounded. ``attention=False`` leaves
@@ -169,6 +173,7 @@ class Translator:
             precision=dec.precision,
             attention=attention,
             weight_packs=self.weight_packs,
+            prefixes=None if prefix is None else self._prefix_ids(prefix, texts, present),
         )
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))
@@ -180,6 +185,12 @@ class Translator:
                 nbest=[self._candidate(h, next(texts_found)) for h in hypotheses],
             )
         return results
+
+    def _prefix_ids(self, prefix: list[str], texts: list[str], present: list[int]):
+        if len(prefix) != len(texts):
+            raise SoftalignError(f"{len(texts)} sentences but {len(prefix)} prefixes")
+        ids = self.tgt_vocab.encode([prefix[i].strip() for i in present])
+        return [s[: self.config.decoding.max_length] for s in ids]
 
     def _candidate(self, hypothesis, text: str) -> Candidate:
         attention = None if hypothesis.attention is None else hypothesis.attention.float().numpy()

@@ -58,3 +58,26 @@ def test_cli_errors_for_unknown_checkpoints_and_keys_are_one_line(tiny_run):
         done = softalign("translate", tiny_run, *args, stdin="ba\n")
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_translations_start_with_their_prefix_api_and_cli(tiny_run, tmp_path):
+    translator = Translator.load(tiny_run)
+    prefixes = ["du do di", ""]
+    for beam in (1, 3):
+        found = translator.translate(SOURCES, beam=beam, prefix=prefixes)
+        assert found[0].text.startswith("du do di")
+        assert found[0].target_tokens[:3] == ["▁du", "▁do", "▁di"]
+    assert found[1].text == translator.translate(SOURCES, beam=3)[1].text  # "" forces nothing
+    (tmp_path / "prefix.txt").write_text("\n".join(prefixes) + "\n")
+    done = softalign(
+        "translate", tiny_run, "--prefix", tmp_path / "prefix.txt", stdin="\n".join(SOURCES)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        t.text for t in translator.translate(SOURCES, prefix=prefixes)
+    ]
+    (tmp_path / "short.txt").write_text("du\n")
+    done = softalign(
+        "translate", tiny_run, "--prefix", tmp_path / "short.txt", stdin="\n".join(SOURCES)
+    )
+    assert done.returncode == 2 and "short.txt: fewer lines than the input" in done.stderr

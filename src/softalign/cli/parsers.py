@@ -94,6 +94,11 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     _add_precision_option(p)
     _add_model_options(p)
     p.add_argument(
+        "--prefix",
+        metavar="FILE",
+        help="target prefixes, one per input line: each translation starts with its line",
+    )
+    p.add_argument(
         "--attention",
         metavar="FILE.jsonl",
         help="also write each sentence's tokens and attention matrix, one JSON per line",

@@ -38,13 +38,16 @@ def cmd_translate(args: argparse.Namespace) -> int:
     out = _open_output(args.output)
     attention_out = _open_for_writing(args.attention) if args.attention else None
     try:
-        stream = translator.translate_stream(
-            lines,
+        options = dict(
             beam=args.beam,
             nbest=args.nbest,
             length_penalty=args.length_penalty,
             attention=attention_out is not None,  # collected only when written
         )
+        if args.prefix:
+            stream = _translate_with_prefixes(translator, lines, args.prefix, **options)
+        else:
+            stream = translator.translate_stream(lines, **options)
         for index, translation in enumerate(stream):
             if attention_out is not None:
                 record = attention_record(index, translation)
@@ -60,6 +63,29 @@ def cmd_translate(args: argparse.Namespace) -> int:
         if attention_out is not None:
             attention_out.close()
     return 0
+
+
+def _translate_with_prefixes(translator, lines, prefix_path: str, chunk: int = 2000, **options):
+    """Like ``translate_stream``, each line's translation starting with the same line of
+    ``prefix_path`` (an empty line: no prefix)."""
+    from softalign.data.corpus import iter_lines
+
+    prefixes = iter_lines(prefix_path)
+    sources: list[str] = []
+    starts: list[str] = []
+    for line in lines:
+        start = next(prefixes, None)
+        if start is None:
+            raise SoftalignError(f"{prefix_path}: fewer lines than the input")
+        sources.append(line.rstrip("\r\n"))
+        starts.append(start)
+        if len(sources) >= chunk:
+            yield from translator.translate(sources, prefix=starts, **options)
+            sources, starts = [], []
+    if next(prefixes, None) is not None:
+        raise SoftalignError(f"{prefix_path}: more lines than the input")
+    if sources:
+        yield from translator.translate(sources, prefix=starts, **options)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from softalign.decoding.beam import beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
+from softalign.decoding.prefix import prefix_tensor, restore_prefix
 from softalign.fast.packed_weights import WeightPacks, packed_weights
 from softalign.model.seq2seq import Seq2Seq
 from softalign.precision import autocast
@@ -30,6 +31,7 @@ def decode_ids(
     precision: str = "fp32",
     attention: bool = True,
     weight_packs: WeightPacks | None = None,
+    prefixes: Sequence[Sequence[int]] | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
@@ -38,6 +40,8 @@ def decode_ids(
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
     On the CPU the products read weights packed once for the call (see
     ``model/packed_weights.py``), or kept in ``weight_packs`` across calls.
+    ``prefixes``: forced first target ids of every sequence (see ``decoding/prefix.py``); a
+    sentence's length limit then leaves room for one word after its prefix.
     """
     device = torch.device(device)
     was_training = model.training
@@ -51,10 +55,17 @@ def decode_ids(
         for indices in token_batches([len(s) for s in src_ids], None, budget):
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)
+            prefix = None
+            if prefixes is not None and any(prefixes[i] for i in indices):
+                prefix = prefix_tensor([prefixes[i] for i in indices], device)
+                needed = torch.tensor([len(prefixes[i]) + 1 for i in indices])
+                limits = torch.maximum(limits, needed)
             if beam == 1 and nbest == 1:
                 found = [
                     [h]
-                    for h in greedy_search(model, batch.src, batch.src_lengths, limits, attention)
+                    for h in greedy_search(
+                        model, batch.src, batch.src_lengths, limits, attention, prefix
+                    )
                 ]
             else:
                 found = beam_search(
@@ -66,8 +77,11 @@ def decode_ids(
                     length_penalty=length_penalty,
                     nbest=nbest,
                     keep_attention=attention,
+                    prefix=prefix,
                 )
             for index, hypotheses in zip(indices, found, strict=True):
                 results[index] = hypotheses
+                if prefix is not None:
+                    restore_prefix(hypotheses, prefixes[index])
     model.train(was_training)
     return results
