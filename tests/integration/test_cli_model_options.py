@@ -81,3 +81,10 @@ def test_translations_start_with_their_prefix_api_and_cli(tiny_run, tmp_path):
         "translate", tiny_run, "--prefix", tmp_path / "short.txt", stdin="\n".join(SOURCES)
     )
     assert done.returncode == 2 and "short.txt: fewer lines than the input" in done.stderr
+
+
+def test_cli_translate_with_several_runs_is_an_ensemble(tiny_run):
+    done = softalign("translate", tiny_run, tiny_run, "--beam", "2", stdin="\n".join(SOURCES))
+    assert done.returncode == 0, done.stderr
+    expected = Translator.load(tiny_run).translate(SOURCES, beam=2)
+    assert done.stdout.splitlines() == [t.text for t in expected]

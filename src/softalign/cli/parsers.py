@@ -78,8 +78,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_translate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("translate", help="translate text with a trained run")
-    p.add_argument("run_dir")
+    p = sub.add_parser("translate", help="translate text with a trained run (or an ensemble)")
+    p.add_argument(
+        "run_dir",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run directory or exported model; several: an ensemble (probabilities averaged)",
+    )
     p.add_argument("-i", "--input", default="-", help="input file, - for stdin (default)")
     p.add_argument("-o", "--output", default="-", help="output file, - for stdout (default)")
     p.add_argument("--beam", type=int, help="beam size (1 = greedy; default from config)")

@@ -25,10 +25,12 @@ def _open_for_writing(path: str):
 def cmd_translate(args: argparse.Namespace) -> int:
     from softalign.analysis.views import attention_record
     from softalign.data.corpus import iter_lines
+    from softalign.decoding.ensemble import load_ensemble
     from softalign.translator import Translator
 
-    translator = Translator.load(
-        args.run_dir,
+    load = Translator.load if len(args.run_dir) == 1 else load_ensemble
+    translator = load(
+        args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
         args.checkpoint,
         device=args.device,
         precision=args.precision,
