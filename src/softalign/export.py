@@ -5,6 +5,8 @@
     DIR/spm.*.model        the SentencePiece vocabularies
     DIR/model.safetensors  the weights only (no optimizer state: about a third of a checkpoint)
     DIR/state.json         format version, step, the weights' SHA-256
+    DIR/onnx/              with ``onnx=True``: the encoder and one decoder step as ONNX graphs
+                           (see ``onnx_export.py``)
 
 ``Translator.load(DIR)`` and ``softalign translate DIR`` read it like a run directory (the
 folder is its own checkpoint). It is written into a temporary sibling and renamed into place.
@@ -67,6 +69,7 @@ def export_run(
     checkpoint: str | None = None,
     evaluations: list[dict[str, Any]] | None = None,
     command: str = "",
+    onnx: bool = False,
 ) -> Path:
     """Write the model folder ``out_dir`` from a checkpoint of ``run_dir`` (default: best)."""
     from softalign.translator import Translator
@@ -95,7 +98,11 @@ def export_run(
             "exported_from": str(source.resolve()),
         }
         ckpt.write_json_atomic(meta, tmp / "state.json")
-        model = Translator.load(tmp).model  # the folder loads as it will be used
+        model = Translator.load(tmp, device="cpu").model  # the folder loads as it will be used
+        if onnx:
+            from softalign.onnx_export import export_onnx
+
+            export_onnx(model, tmp / "onnx")
         scores = [s for s in [validation_score(run_dir, state["step"])] if s]
         facts = CardFacts(
             config=config,
@@ -103,6 +110,7 @@ def export_run(
             step=state["step"],
             scores=scores + list(evaluations or []),
             export_command=command,
+            onnx=onnx,
         )
         (tmp / "README.md").write_text(render_card(facts), encoding="utf-8")
         if out_dir.exists():

@@ -24,6 +24,7 @@ class CardFacts:
     step: int
     scores: list[dict[str, Any]] = field(default_factory=list)  # name, bleu, signature, ...
     export_command: str = ""
+    onnx: bool = False  # onnx/ holds the encoder and decoder-step graphs
 
 
 def _languages(config: RunConfig) -> list[str]:
@@ -116,6 +117,12 @@ def render_card(facts: CardFacts) -> str:
         "```",
         "",
         "Files: `model.safetensors` (weights), `state.json` (step and checksum), "
-        "`config.yaml`, the SentencePiece models.",
+        "`config.yaml`, the vocabularies"
+        + (
+            "; `onnx/`: `encoder.onnx` and `decoder_step.onnx` (one decoding step) with "
+            "`onnx.json` naming their tensors."
+            if facts.onnx
+            else "."
+        ),
     ]
     return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n\n" + "\n".join(body) + "\n"

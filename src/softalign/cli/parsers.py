@@ -328,6 +328,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.json",
         help="a 'softalign evaluate --json' result to put on the model card (repeatable)",
     )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write the encoder and one decoder step as ONNX graphs (needs [onnx])",
+    )
     p.set_defaults(func=cmd_export)
 
 

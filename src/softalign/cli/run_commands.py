@@ -28,12 +28,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
     for path in args.eval:
         command += ["--eval", path]
+    command += ["--onnx"] if args.onnx else []
     out = export_run(
         args.run_dir,
         args.output,
         checkpoint=args.checkpoint,
         evaluations=evaluations,
         command=shlex.join(map(str, command)),
+        onnx=args.onnx,
     )
     print(out)
     return 0
