@@ -88,3 +88,18 @@ def test_cli_translate_with_several_runs_is_an_ensemble(tiny_run):
     assert done.returncode == 0, done.stderr
     expected = Translator.load(tiny_run).translate(SOURCES, beam=2)
     assert done.stdout.splitlines() == [t.text for t in expected]
+
+
+def test_evaluate_reports_the_checkpoint_and_decoding_it_used(tiny_run, tmp_path):
+    from softalign.evaluate import evaluate_files
+
+    (tmp_path / "src.txt").write_text("ba be bi\nko ku\n")
+    (tmp_path / "ref.txt").write_text("bi be ba\nku ko\n")
+    result = evaluate_files(
+        tiny_run,
+        tmp_path / "src.txt",
+        tmp_path / "ref.txt",
+        checkpoint="100",
+        decoding={"beam": 1},
+    )
+    assert result["checkpoint"].endswith("step-00000100") and result["beam"] == 1

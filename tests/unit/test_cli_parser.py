@@ -44,3 +44,22 @@ def test_short_flags_i_and_o_mean_input_and_output_on_every_command(argv, expect
     args = parse(*argv)
     for key, value in expected.items():
         assert getattr(args, key) == value
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("translate", "RUN"),
+        ("evaluate", "RUN", "-i", "a", "--ref", "b"),
+        ("attention", "RUN", "a sentence", "-o", "x.png"),
+        ("align", "RUN", "-i", "a", "--tgt", "b", "-o", "c"),
+        ("serve", "RUN"),
+    ],
+)
+def test_decoding_commands_take_checkpoint_and_decoding_overrides(argv):
+    args = parse(*argv, "--checkpoint", "best", "--set", "decoding.max_length=50")
+    assert args.checkpoint == "best" and args.set == ["decoding.max_length=50"]
+
+
+def test_translate_takes_several_runs_for_an_ensemble():
+    assert parse("translate", "A", "B", "-i", "x").run_dir == ["A", "B"]

@@ -4,9 +4,9 @@ Every user-caused error is a one-line ``softalign: error: ...`` on stderr and ex
 
 The subcommands' options are in :mod:`softalign.cli.parsers`; what they run is in
 :mod:`softalign.cli.train_commands` (train, preprocess, demo, corpus),
-:mod:`softalign.cli.translate_commands` (translate, evaluate, serve) and
+:mod:`softalign.cli.translate_commands` (translate, evaluate, serve),
 :mod:`softalign.cli.analysis_commands` (evaluate --by-length, attention, align, aer,
-compare, study).
+compare, study) and :mod:`softalign.cli.run_commands` (average, plot, export).
 """
 
 from __future__ import annotations
