@@ -49,3 +49,11 @@ def test_averaged_run_holds_the_mean_and_translates(tiny_run, tmp_path):
     assert translator.checkpoint == written
     [translation] = translator.translate(["ba be bi bo"], beam=2)
     assert translation.target_tokens  # the averaged model decodes
+
+
+def test_an_averaged_run_cannot_be_resumed(tiny_run, tmp_path):
+    from softalign.train.loop import resume
+
+    average_run(tiny_run, tmp_path / "avg", select_checkpoints(tiny_run, last=2))
+    with pytest.raises(CheckpointError, match="cannot be trained further"):
+        resume(tmp_path / "avg", max_steps=210, progress=False)

@@ -96,6 +96,11 @@ def restore(session: Session) -> None:
     if path is None:
         raise CheckpointError(f"{session.run_dir}: no checkpoint to resume from")
     state = ckpt.read_state(path)
+    if "averaged_from" in state:
+        raise CheckpointError(
+            f"{path}: averaged weights (softalign average) without optimizer state: "
+            "they decode but cannot be trained further"
+        )
     ckpt.load_weights(session.model, ckpt.load_tensors(path, "model.safetensors", state), path)
     extra = ckpt.load_tensors(path, "optimizer.safetensors", state)
     try:  # a state.json from another version, or edited by hand
