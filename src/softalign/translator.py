@@ -186,7 +186,9 @@ class Translator:
             )
         return results
 
-    def _prefix_ids(self, prefix: list[str], texts: list[str], present: list[int]):
+    def _prefix_ids(
+        self, prefix: list[str], texts: list[str], present: list[int]
+    ) -> list[list[int]]:
         if len(prefix) != len(texts):
             raise SoftalignError(f"{len(texts)} sentences but {len(prefix)} prefixes")
         ids = self.tgt_vocab.encode([prefix[i].strip() for i in present])
