@@ -5,12 +5,17 @@
     python benchmarks/load_test.py RUN_DIR --beam 1         # greedy decoding
     python benchmarks/load_test.py RUN_DIR --no-compare     # dynamic batching only
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --clients 8 --duration 10
+    python benchmarks/load_test.py RUN_DIR --sustained      # 32 clients x 60 s, mixed worst cases
 
 For each mode it starts `softalign serve RUN_DIR` on 127.0.0.1 (``--max-batch 64``, then
 ``--max-batch 1`` to measure one-by-one decoding), lets ``--clients`` threads each send
 one-sentence requests over a kept-alive connection as fast as answers come back, and stops at
 ``--duration`` seconds or ``--max-requests`` requests, whichever comes first. It prints
 requests/s, p50/p95 latency, errors and the server's mean batch size, and the throughput gain.
+``--sustained`` instead runs one server at its default limits under 32 clients x 60 s of mixed
+normal and worst-case requests (``benchmarks/sustained_load.py``) and checks that there is no
+5xx other than 503/504, that the p95 latency of the normal requests is at most 1 s, and that
+the server's memory stays flat; it exits 1 when a check fails.
 Only loopback addresses are ever contacted. Needs the serve extra.
 """
 
@@ -24,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +37,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from softalign.data.synthetic import WORDS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sustained_load  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -154,14 +163,18 @@ def free_port() -> int:
 
 
 def start_server(run_dir: str, max_batch: int, threads: int) -> tuple[subprocess.Popen, int]:
+    """`softalign serve` on loopback; its log goes to a temporary file (a pipe nobody reads
+    would fill up and stall the server)."""
     port = free_port()
     command = [sys.executable, "-m", "softalign", "serve", run_dir, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--max-batch", str(max_batch), "--threads", str(threads)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            sys.exit(f"server exited: {process.stderr.read().decode(errors='replace')}")
+            log.seek(0)
+            sys.exit(f"server exited: {log.read().decode(errors='replace')[-4000:]}")
         try:
             get_json("127.0.0.1", port, "/health")
             return process, port
@@ -171,13 +184,21 @@ def start_server(run_dir: str, max_batch: int, threads: int) -> tuple[subprocess
     sys.exit("server did not start within 120 s")
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def served(run_dir: str, mode: str, max_batch: int, args: argparse.Namespace) -> Result:
     process, port = start_server(run_dir, max_batch, args.threads)
     try:
         return measure(mode, "127.0.0.1", port, args, max_batch)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 ROW = "{:<18}{:>10}{:>10}{:>8}{:>9}{:>9}{:>9}{:>12}"
@@ -204,7 +225,9 @@ def parse_args() -> argparse.Namespace:
         "--url", help="an already running server on loopback, e.g. http://127.0.0.1:8000"
     )
     p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--duration", type=float, default=30.0, help="seconds per mode (at most 300)")
+    p.add_argument(
+        "--duration", type=float, help="seconds per mode, at most 300 (30; --sustained: 60)"
+    )
     p.add_argument("--max-requests", type=int, default=100_000, help="request budget per mode")
     p.add_argument("--beam", type=int, help="beam size (default: the server's)")
     p.add_argument("--max-batch", type=int, default=64, help="the dynamic batching mode's")
@@ -212,7 +235,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--input", help="sentences to send, one per line (default: synthetic)")
     p.add_argument("--no-compare", action="store_true", help="skip the max-batch-1 server")
     p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument(
+        "--sustained", action="store_true", help="mixed normal and worst-case load, with checks"
+    )
+    p.add_argument(
+        "--worst-share", type=float, default=0.25, help="--sustained: share of worst cases"
+    )
     args = p.parse_args()
+    args.duration = args.duration or (60.0 if args.sustained else 30.0)
     if not 0 < args.duration <= 300 or args.clients < 1 or args.max_requests < 1:
         p.error("need 0 < --duration <= 300, --clients >= 1 and --max-requests >= 1")
     if bool(args.run_dir) == bool(args.url):
@@ -220,8 +250,36 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def sustained(args: argparse.Namespace) -> bool:
+    """The mixed load against one server at its default limits (or ``--url``)."""
+    if args.url:
+        url = urllib.parse.urlsplit(args.url)
+        if url.hostname not in LOOPBACK:
+            sys.exit(f"refusing {url.hostname}: the load test only targets loopback")
+        host, port, process = url.hostname, url.port or 80, None
+    else:
+        process, port = start_server(args.run_dir, args.max_batch, args.threads)
+        host = "127.0.0.1"
+    try:
+        print(f"{args.clients} clients x {args.duration:g} s, {args.worst_share:.0%} worst cases")
+        tally, samples = sustained_load.run(
+            host,
+            port,
+            process.pid if process else None,
+            args.clients,
+            args.duration,
+            args.worst_share,
+        )
+        return sustained_load.report(tally, samples)
+    finally:
+        if process is not None:
+            stop_server(process)
+
+
 def main() -> None:
     args = parse_args()
+    if args.sustained:
+        sys.exit(0 if sustained(args) else 1)
     if args.url:
         url = urllib.parse.urlsplit(args.url)
         if url.hostname not in LOOPBACK:

@@ -17,7 +17,8 @@ model's generator size, and the MFU column counts it).
 
 ``softalign-bf16`` is softalign with ``training.precision`` and ``decoding.precision`` bf16
 (autocast: bf16 matrix products on AMX, fp32 weights, softmax and attention); its MFU column
-is still against the fp32 peak.
+is still against the fp32 peak. ``softalign-reference`` is softalign with ``--backend
+reference``: the plain-PyTorch model, without the fast CPU backend (what that backend buys).
 
 Phases (systems alternate within each, the order rotating between rounds):
 
@@ -51,7 +52,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers_flops import ModelShape, matmul_peak_flops, train_flops_per_target_token  # noqa: E402
 from peers_setup import install_peer, log, prepare_data  # noqa: E402
-from peers_systems import Joey, OpenNMT, Softalign, SoftalignBF16, System, median  # noqa: E402
+from peers_systems import (  # noqa: E402
+    Joey,
+    OpenNMT,
+    Softalign,
+    SoftalignBF16,
+    SoftalignReference,
+    System,
+    median,
+)
 
 from softalign.metrics import score_corpus  # noqa: E402
 
@@ -86,6 +95,8 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
             systems.append(Softalign(data, Path(sys.executable)))
         elif name == "softalign-bf16":
             systems.append(SoftalignBF16(data, Path(sys.executable)))
+        elif name == "softalign-reference":
+            systems.append(SoftalignReference(data, Path(sys.executable)))
         elif name == "joey":
             systems.append(Joey(data, install_peer(args.workdir, "joey")))
         elif name == "onmt":
@@ -94,7 +105,8 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
             systems.append(onmt)
         else:
             raise SystemExit(
-                f"--systems: unknown system {name!r} (softalign, softalign-bf16, joey, onmt)"
+                f"--systems: unknown system {name!r} "
+                "(softalign, softalign-bf16, softalign-reference, joey, onmt)"
             )
     return systems
 

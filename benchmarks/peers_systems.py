@@ -160,6 +160,7 @@ class System:
 class Softalign(System):
     name = "softalign"
     precision = "fp32"
+    backend = "auto"  # the fast CPU backend on the CPU (softalign/backend.py)
 
     def config(self, max_steps: int, log_every: int) -> dict:
         """``configs/multi30k-en-de.yaml`` on the benchmark's files, with the joint 8k vocab."""
@@ -183,6 +184,7 @@ class Softalign(System):
         )
         config["decoding"]["max_length"] = DECODE_MAX_LENGTH
         config["training"]["precision"] = config["decoding"]["precision"] = self.precision
+        config["training"]["backend"] = self.backend
         return config
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
@@ -231,7 +233,7 @@ class Softalign(System):
             "from peers_systems import softalign_decode; softalign_decode(*sys.argv[1:])"
         )
         cmd = [str(self.python), "-c", code, str(run_dir), str(src), str(out), str(beam)]
-        cmd.append(str(batch_tokens))
+        cmd += [str(batch_tokens), self.backend]
         proc = run_process(cmd, run_dir / f"decode.beam{beam}.log").check("softalign decode")
         timing = json.loads(proc.log.read_text().strip().splitlines()[-1])
         return Decoded(proc, timing["search_s"], out.read_text(encoding="utf-8").splitlines())
@@ -244,11 +246,20 @@ class SoftalignBF16(Softalign):
     precision = "bf16"
 
 
-def softalign_decode(run_dir: str, src: str, out: str, beam: str, batch_tokens: str) -> None:
+class SoftalignReference(Softalign):
+    """The same model computed by the plain-PyTorch reference backend: what the fast one buys."""
+
+    name = "softalign-reference"
+    backend = "reference"
+
+
+def softalign_decode(
+    run_dir: str, src: str, out: str, beam: str, batch_tokens: str, backend: str = "auto"
+) -> None:
     """In a fresh process: load the run, translate ``src`` and print the search time."""
     from softalign.translator import Translator
 
-    translator = Translator.load(run_dir)
+    translator = Translator.load(run_dir, backend=backend)
     # the same source-token budget per batch as the peers: softalign divides by the beam
     budget = int(batch_tokens) * int(beam)
     translator.config = translator.config.replace(**{"decoding.batch_tokens": budget})

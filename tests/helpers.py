@@ -50,3 +50,16 @@ def tiny_model(attention: str = "additive", rnn_type: str = "gru") -> Seq2Seq:
         rnn_type=rnn_type,
     )
     return build_model(config, 20, 20).eval()
+
+
+def needs_bf16_products():
+    """Skip marker for tests that decode or train in bf16 on the CPU: they need oneDNN's bf16
+    products to work here (probed once, see ``capabilities.py``); the reason says why not."""
+    import pytest
+
+    from softalign import capabilities
+
+    probe = capabilities.cpu().onednn_bf16
+    return pytest.mark.skipif(
+        not probe.works, reason=f"bf16 products fail on this CPU: {probe.detail}"
+    )

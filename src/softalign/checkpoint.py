@@ -13,7 +13,11 @@ pruned is renamed out of the way before it is deleted, so a crash never leaves a
 one either, and the next save removes what a killed writer left behind. The checksums catch a
 file damaged afterwards. Nothing is ever unpickled: loading a run needs only safetensors and
 JSON.
-``RUN/best.json`` names the best checkpoint (replaced atomically); pruning keeps it.
+``RUN/best.json`` names the best checkpoint (replaced atomically); pruning keeps it. The name
+must be a ``step-NNNNNNNN`` of ``RUN/checkpoints``: any other (``../../x``, an absolute path)
+is refused. Checkpoints are written and pruned only inside the run directory: a
+``checkpoints/`` that is a symbolic link (or resolves) elsewhere is refused, so pruning can
+never delete files in a foreign folder.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +100,19 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def checkpoint_root(run_dir: Path) -> Path:
+    """``run_dir/checkpoints``, refused unless it lies inside the run directory (not a
+    symbolic link, and resolving within it): only there may checkpoints be written or pruned."""
+    root = run_dir / "checkpoints"
+    resolved, inside = root.resolve(), run_dir.resolve()
+    if root.is_symlink() or (root.exists() and resolved.parent != inside):
+        raise CheckpointError(
+            f"{root}: a symbolic link to {resolved}; checkpoints are written and pruned only "
+            "in a real directory inside the run directory"
+        )
+    return root
+
+
 def save_checkpoint(
     run_dir: Path,
     step: int,
@@ -102,7 +121,7 @@ def save_checkpoint(
     state: dict[str, Any],
 ) -> Path:
     """Atomically write checkpoint ``step`` and return its directory."""
-    root = run_dir / "checkpoints"
+    root = checkpoint_root(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = root / f".tmp-step-{step:08d}-{os.getpid()}"
@@ -171,12 +190,53 @@ def load_tensors(directory: Path, name: str, state: dict[str, Any]) -> dict[str,
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
 
 
+@dataclass
+class Loaded:
+    """A checkpoint read whole and verified: its state and both tensor files."""
+
+    path: Path
+    state: dict[str, Any]
+    model: dict[str, torch.Tensor]
+    extra: dict[str, torch.Tensor]  # optimizer tensors and RNG states
+
+
+def load_newest_intact(run_dir: Path, warn: Callable[[str], None]) -> Loaded | None:
+    """The newest checkpoint that reads and passes its checksums (None: there is none).
+
+    Damaged newer ones are skipped, and ``warn`` gets one line naming them and the one used;
+    when every checkpoint is damaged, the newest one's error is raised.
+    """
+    damaged: list[tuple[Path, CheckpointError]] = []
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            state = read_state(path)
+            model = load_tensors(path, "model.safetensors", state)
+            extra = load_tensors(path, "optimizer.safetensors", state)
+        except CheckpointError as exc:
+            damaged.append((path, exc))
+            continue
+        if damaged:
+            names = ", ".join(p.name for p, _ in damaged)
+            warn(
+                f"warning: skipping damaged checkpoint {names} ({damaged[0][1]}); "
+                f"resuming from {path.name} instead"
+            )
+        return Loaded(path, state, model, extra)
+    if damaged:
+        raise damaged[0][1]
+    return None
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoint directories, oldest first."""
     root = run_dir / "checkpoints"
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if STEP_DIR.match(p.name) and (p / "state.json").is_file()]
+    found = [
+        p
+        for p in root.iterdir()
+        if STEP_DIR.match(p.name) and not p.is_symlink() and (p / "state.json").is_file()
+    ]
     return sorted(found, key=lambda p: p.name)
 
 
@@ -186,14 +246,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def best_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint ``best.json`` names, if any."""
+    """The checkpoint ``best.json`` names, if any; a name that is not a ``step-NNNNNNNN`` of
+    ``run_dir/checkpoints`` (a path, ``..``) is refused."""
     pointer = run_dir / "best.json"
     if not pointer.is_file():
         return None
     try:
         name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise CheckpointError(f"{pointer}: corrupt") from None
+    if not isinstance(name, str) or not STEP_DIR.match(name):
+        raise CheckpointError(
+            f"{pointer}: 'checkpoint' must name a step-NNNNNNNN directory of "
+            f"{run_dir / 'checkpoints'}, got {name!r}"
+        )
     path = run_dir / "checkpoints" / name
     return path if (path / "state.json").is_file() else None
 
@@ -251,7 +317,9 @@ def mark_best(run_dir: Path, checkpoint: Path, metrics: dict[str, Any]) -> None:
 
 
 def prune(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` checkpoints, never the best one."""
+    """Delete all but the newest ``keep`` checkpoints, never the best one (and nothing outside
+    the run directory: see :func:`checkpoint_root`)."""
+    checkpoint_root(run_dir)
     best = best_checkpoint(run_dir)
     for path in list_checkpoints(run_dir)[:-keep]:
         if best is None or path.name != best.name:

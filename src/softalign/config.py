@@ -4,6 +4,10 @@ One YAML file describes a run with four sections (``data``, ``model``, ``trainin
 ``decoding``). Every key is typed; an unknown key, a value of the wrong type or an impossible
 value raises :class:`~softalign.errors.ConfigError` naming the dotted key, e.g.
 ``config key 'training.lr': expected a number, got 'fast'``.
+
+YAML aliases (``*name``) are refused when the file is parsed, before anything is built: a
+few hundred bytes of nested aliases expand to gigabytes ("billion laughs"), and an alias
+inside its own anchor makes a structure that never ends. A config has no need of them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from softalign.errors import ConfigError
 
 ATTENTION_TYPES = ("none", "additive", "dot", "scaled_dot", "general")
 RNN_TYPES = ("gru", "lstm")
+# training.precision, decoding.precision and --precision (what each means: precision.py)
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+BACKENDS = ("auto", "reference", "fast")  # what computes the model: softalign/backend.py
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,13 @@ class VocabConfig:
     # a word vocabulary of the ``size`` most frequent training tokens)
     type: str = "unigram"
     size: int = 8000  # per side, or the joint size when ``joint``
-    joint: bool = True
-    # an existing SentencePiece model instead of training one: ``model`` for both sides
-    # (joint), or ``src_model`` and ``tgt_model`` (joint: false); relative to data.dir
+    joint: bool = True  # one SentencePiece model for both sides (else one per side)
+    # an existing SentencePiece model instead of training one, for both sides (joint: true);
+    # relative to data.dir; its special ids are mapped onto softalign's
     model: str = ""
-    src_model: str = ""
-    tgt_model: str = ""
-    character_coverage: float = 1.0
+    src_model: str = ""  # an existing source SentencePiece model (with tgt_model; joint: false)
+    tgt_model: str = ""  # an existing target SentencePiece model (with src_model; joint: false)
+    character_coverage: float = 1.0  # share of characters the vocabulary must cover
     # SentencePiece learns from a random sample of this many training sentences (reservoir
     # sampling while it reads), so vocabulary training memory does not grow with the corpus
     sample_sentences: int = 1_000_000
@@ -49,16 +56,16 @@ class DataConfig:
     relative paths are taken from ``dir``.
     """
 
-    dir: str = "."
-    corpus: str = ""
-    src_lang: str = "src"
-    tgt_lang: str = "tgt"
-    train_src: str = ""
-    train_tgt: str = ""
-    valid_src: str = ""
-    valid_tgt: str = ""
-    test_src: str = ""
-    test_tgt: str = ""
+    dir: str = "."  # folder that relative data paths start from (`--data-dir`)
+    corpus: str = ""  # a built-in source: bible:en-fr, synthetic:reverse?min=5&max=40, ...
+    src_lang: str = "src"  # language codes, for names and reports
+    tgt_lang: str = "tgt"  # target language code
+    train_src: str = ""  # parallel text files, plain or .gz, one sentence per line
+    train_tgt: str = ""  # target side of train_src, line by line
+    valid_src: str = ""  # validation pairs (loss, BLEU, early stopping)
+    valid_tgt: str = ""  # target side of valid_src
+    test_src: str = ""  # test pairs (optional; the study translates them)
+    test_tgt: str = ""  # target side of test_src
     max_length: int = 100  # subword tokens per side; longer training pairs are dropped
     valid_size: int = 0  # 0 = all validation pairs; else the first N (faster validation)
     binarized: str = ""  # DIR from `softalign preprocess`: train from its memory-mapped ids
@@ -67,63 +74,64 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    rnn_type: str = "gru"
-    embedding_size: int = 256
+    rnn_type: str = "gru"  # gru | lstm (encoder and decoder)
+    embedding_size: int = 256  # source and target word embeddings
     encoder_hidden: int = 256  # per direction
-    encoder_layers: int = 2
-    bidirectional: bool = True
-    decoder_hidden: int = 512
-    decoder_layers: int = 1
-    attention: str = "additive"
+    encoder_layers: int = 2  # stacked encoder RNN layers
+    bidirectional: bool = True  # encoder states h_j = [forward h_j ; backward h_j]
+    decoder_hidden: int = 512  # decoder RNN state size
+    decoder_layers: int = 1  # stacked decoder RNN layers
+    attention: str = "additive"  # none (RNNenc) | additive | dot | scaled_dot | general
     attention_size: int = 512  # additive attention's hidden size
-    input_feeding: bool = True
-    bridge: bool = True
+    input_feeding: bool = True  # feed the previous attentional state to the decoder RNN
+    bridge: bool = True  # decoder starts from tanh(W [last states]); else from zeros
     output_size: int = 512  # deep output layer; must equal embedding_size when tied
-    tie_embeddings: bool = False
+    tie_embeddings: bool = False  # generator shares the target embedding matrix
     # generator rows: "seen" = only the target words that occur in the training data (as
     # OpenNMT-py and Joey NMT build their vocabularies), "all" = every subword of the target
     # vocabulary; tied embeddings always use all
     output_vocab: str = "seen"
-    dropout: float = 0.2
+    dropout: float = 0.2  # on embeddings, between layers and before the generator
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    seed: int = 42
-    lr: float = 0.001
-    warmup_steps: int = 0
+    seed: int = 42  # weights, dropout and batch order
+    lr: float = 0.001  # Adam learning rate (after the warm-up)
+    warmup_steps: int = 0  # linear warm-up from 0 to lr over this many steps
     plateau_factor: float = 0.5  # lr multiplier when validation loss stops improving
     plateau_patience: int = 2  # validations without improvement before the lr decays
-    min_lr: float = 1e-5
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.1
+    min_lr: float = 1e-5  # the plateau decay stops here
+    clip_norm: float = 1.0  # gradient-norm clipping; 0 = none
+    label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary
     batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
     accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 is CUDA-only, loss-scaled)
-    max_steps: int = 100000
-    max_minutes: float = 0.0  # wall-clock budget; 0 = none
-    max_epochs: int = 0  # 0 = none
-    valid_every: int = 500
-    valid_bleu: bool = True
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (autocast; fp16: CUDA, loss-scaled)
+    max_steps: int = 100000  # stop at this step
+    max_minutes: float = 0.0  # budget of training + validation time; 0 = none
+    max_epochs: int = 0  # stop after this many passes over the data; 0 = none
+    valid_every: int = 500  # steps between validations (loss, perplexity, BLEU)
+    valid_bleu: bool = True  # also translate the validation set (greedy) and score it
     early_stopping_patience: int = 0  # validations without improvement; 0 = never stop
     early_stopping_metric: str = "loss"  # loss | bleu
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 50
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_checkpoints: int = 2  # latest checkpoints kept (the best one is kept too)
+    log_every: int = 50  # steps between lines of metrics.jsonl
     max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
-    threads: int = 0  # 0 = all cores
+    threads: int = 0  # torch CPU threads; 0 = all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    backend: str = "auto"  # auto | reference | fast: what computes the model (softalign/backend.py)
     tensorboard: bool = False  # also write TensorBoard event files into RUN/tb
 
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    beam: int = 5
+    beam: int = 5  # beam size; 1 = greedy search
     length_penalty: float = 1.0  # GNMT alpha; 0 = none
-    max_length_ratio: float = 2.0
-    max_length: int = 200
-    batch_tokens: int = 4000
-    precision: str = "fp32"  # fp32 | bf16 (CPU with AMX/AVX-512 BF16, CUDA) | fp16 (CUDA)
+    max_length_ratio: float = 2.0  # output length limit: ratio x source length + 5
+    max_length: int = 200  # subwords out; longer inputs are truncated to it with a warning
+    batch_tokens: int = 4000  # source tokens per decoding batch
+    precision: str = "fp32"  # fp32 | bf16 (fast: CPU with AMX/AVX-512 BF16, CUDA) | fp16 | auto
 
 
 @dataclass(frozen=True)
@@ -144,13 +152,44 @@ class RunConfig:
 # ----------------------------------------------------------------------------- loading
 
 
+class YamlAliasError(yaml.YAMLError):
+    """An alias (``*name``) in a config file; ``mark`` is where it is."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__("YAML alias")
+        self.mark = mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, failing at the first alias instead of expanding it."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise YamlAliasError(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` without aliases: raises :class:`YamlAliasError` at the first one."""
+    loader = _NoAliasLoader(text)  # what yaml.safe_load does, with this loader
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML run config and apply ``key=value`` overrides (values parsed as YAML)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
+    except YamlAliasError as exc:
+        raise ConfigError(
+            f"{path}: line {exc.mark.line + 1}: YAML aliases (*name) are not allowed in a "
+            "config: write the value out"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -171,7 +210,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
         try:
-            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed[key.strip()] = parse_yaml(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed[key.strip()] = value
     return parsed
@@ -334,9 +373,7 @@ def validate(config: RunConfig) -> None:
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
     _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
     _require(t.accumulate >= 1, "training.accumulate", "must be at least 1")
-    _require(
-        t.precision in ("fp32", "bf16", "fp16"), "training.precision", "must be fp32, bf16 or fp16"
-    )
+    _require(t.precision in PRECISIONS, "training.precision", f"must be {_one_of(PRECISIONS)}")
     _require(t.max_steps >= 1, "training.max_steps", "must be positive")
     _require(t.max_minutes >= 0, "training.max_minutes", "must be >= 0")
     _require(t.max_epochs >= 0, "training.max_epochs", "must be >= 0")
@@ -357,16 +394,17 @@ def validate(config: RunConfig) -> None:
         "training.device",
         "must be auto, cpu, cuda or cuda:N",
     )
+    _require(
+        t.backend in BACKENDS,
+        "training.backend",
+        f"must be {_one_of(BACKENDS)}",
+    )
     _require(dec.beam >= 1, "decoding.beam", "must be at least 1")
     _require(dec.length_penalty >= 0, "decoding.length_penalty", "must be >= 0")
     _require(dec.max_length_ratio > 0, "decoding.max_length_ratio", "must be positive")
     _require(dec.max_length >= 1, "decoding.max_length", "must be positive")
     _require(dec.batch_tokens >= 1, "decoding.batch_tokens", "must be positive")
-    _require(
-        dec.precision in ("fp32", "bf16", "fp16"),
-        "decoding.precision",
-        "must be fp32, bf16 or fp16",
-    )
+    _require(dec.precision in PRECISIONS, "decoding.precision", f"must be {_one_of(PRECISIONS)}")
 
 
 def _validate_vocab_models(v: VocabConfig) -> None:
@@ -386,3 +424,8 @@ def _validate_vocab_models(v: VocabConfig) -> None:
 
 def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``a, b, c or d``."""
+    return ", ".join(names[:-1]) + " or " + names[-1]

@@ -8,6 +8,10 @@ spaced sample of held-out verses (books never seen in training) with beam search
 - ``attention.png``: the attention weights of one held-out verse (target x source subwords);
 - ``report.md``, ``test.src``/``test.ref``/``test.hyp`` in the run directory.
 
+What it prints comes from :mod:`softalign.demo_messages`: its plan at start, the measured step
+rate and the steps to expect from the budget on this machine after the first steps, and at the
+end what to try next (the heatmap, ``softalign serve``, the attention study).
+
 It evaluates the latest checkpoint (within a short budget the loss is still falling, so the
 latest is the best).
 
@@ -19,6 +23,7 @@ and *continues* training for another ``minutes`` before evaluating again; pass a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +32,16 @@ import numpy as np
 
 from softalign import checkpoint as ckpt
 from softalign.analysis.heatmap import save_attention
-from softalign.config import RunConfig, from_dict
+from softalign.config import RunConfig, from_dict, load_config
 from softalign.data.sources import load_source
+from softalign.demo_messages import RateProbe, describe_plan, next_steps
 from softalign.metrics import Scores, score_corpus
 from softalign.train.loop import TrainState, resume, train
 from softalign.translator import Translation, Translator
 
 DEMO_CORPUS = "bible:en-fr"
 
-# Sized for about 10 minutes on 2 CPU cores (see the README for what it reaches).
+# Sized for about 10 minutes on 2 CPU cores (benchmarks/RESULTS.md: what it reaches).
 DEMO_CONFIG: dict[str, Any] = {
     "data": {
         "corpus": DEMO_CORPUS,
@@ -88,18 +94,36 @@ def demo_config(corpus: str, minutes: float, overrides: dict[str, Any] | None) -
     return config.replace(**(overrides or {}))
 
 
-def train_or_continue(
-    run_dir: Path, config: RunConfig, minutes: float, progress: bool
-) -> TrainState:
-    """Train a new run, or give an existing one ``minutes`` more (its config is kept)."""
+def minutes_spent(run_dir: Path) -> float | None:
+    """Training minutes of the run in ``run_dir`` so far; None when there is no run yet."""
     latest = ckpt.latest_checkpoint(run_dir) if run_dir.is_dir() else None
     if latest is None:
+        return None
+    return ckpt.read_state(latest)["train"]["elapsed_seconds"] / 60
+
+
+def train_or_continue(
+    run_dir: Path,
+    config: RunConfig,
+    minutes: float,
+    progress: bool,
+    spent: float | None = None,
+    on_step: Callable[[TrainState], None] | None = None,
+) -> TrainState:
+    """Train a new run (``spent`` None), or give the existing one, ``spent`` minutes into
+    its training, ``minutes`` more (its config is kept)."""
+    if spent is None:
         print(f"training on {config.data.corpus} for {minutes:g} minutes into {run_dir}")
-        return train(config, run_dir, progress=progress)
-    spent = ckpt.read_state(latest)["train"]["elapsed_seconds"] / 60
+        return train(config, run_dir, progress=progress, on_step=on_step)
     print(f"continuing the run in {run_dir} ({spent:.1f} minutes so far) for {minutes:g} more")
     return resume(
-        run_dir, overrides=[f"training.max_minutes={spent + minutes:.4f}"], progress=progress
+        run_dir,
+        overrides=[
+            f"training.max_minutes={spent + minutes:.4f}",
+            f"training.backend={config.training.backend}",
+        ],
+        progress=progress,
+        on_step=on_step,
     )
 
 
@@ -145,13 +169,21 @@ def run_demo(
     beam: int = 5,
     examples: int = 4,
     progress: bool = True,
+    backend: str = "auto",
 ) -> DemoResult:
-    """Train (or continue) for ``minutes``, evaluate on held-out verses, write the report."""
+    """Train (or continue) for ``minutes``, evaluate on held-out verses, write the report
+    (the model computed by ``backend``: see ``softalign/backend.py``)."""
     started = time.perf_counter()
-    config = demo_config(corpus, minutes, overrides)
-    state = train_or_continue(output_dir, config, minutes, progress)
+    config = demo_config(corpus, minutes, {**(overrides or {}), "training.backend": backend})
+    spent = minutes_spent(output_dir)
+    planned = config if spent is None else load_config(output_dir / "config.yaml")
+    print(describe_plan(planned, minutes, test_size, beam, spent), flush=True)
+    probe = RateProbe(((spent or 0.0) + minutes) * 60)
+    state = train_or_continue(output_dir, config, minutes, progress, spent, probe)
     # The latest weights, not the best-validated: within a short budget they are the best.
-    translator = Translator.load(output_dir, checkpoint=ckpt.latest_checkpoint(output_dir))
+    translator = Translator.load(
+        output_dir, checkpoint=ckpt.latest_checkpoint(output_dir), backend=backend
+    )
     sources, references = held_out_sample(translator.config.data.corpus, test_size)
     print(f"translating {len(sources)} held-out sentences (beam {beam}) ...")
     translations = translator.translate(sources, beam=beam)
@@ -193,6 +225,7 @@ def print_summary(result: DemoResult, shown: list[int]) -> None:
         print(f"output:    {result.hypotheses[i]}")
     print(f"\nattention heatmap: {result.heatmap or 'none (no output yet: train longer)'}")
     print(f"report: {result.run_dir / 'report.md'}  ({result.seconds / 60:.1f} minutes in all)")
+    print(next_steps(result.run_dir, result.heatmap))
 
 
 def render_report(result: DemoResult, translator: Translator, shown: list[int]) -> str:

@@ -98,7 +98,8 @@ def export_run(
             "exported_from": str(source.resolve()),
         }
         ckpt.write_json_atomic(meta, tmp / "state.json")
-        model = Translator.load(tmp, device="cpu").model  # the folder loads as it will be used
+        # the folder loads as it will be used; the reference model: plain PyTorch, traceable
+        model = Translator.load(tmp, device="cpu", backend="reference").model
         if onnx:
             from softalign.onnx_export import export_onnx
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from softalign.errors import require_texts
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -29,6 +31,8 @@ class Scores:
 
 def score_corpus(hypotheses: list[str], references: list[str]) -> Scores:
     """BLEU and chrF of detokenized hypotheses against one reference each."""
+    require_texts(hypotheses, "score_corpus", "hypotheses")
+    require_texts(references, "score_corpus", "references")
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     bleu, chrf = BLEU(), CHRF()

@@ -9,16 +9,18 @@
                        vocabulary id of every log-probability column, the special ids
 
 Both graphs are traced through the model's public API (``start`` and ``step``), so any search
-can run on them: :func:`greedy` is a reference one in NumPy with ONNX Runtime. Tracing cannot
-follow the C kernels (ctypes calls), so they are switched off while it runs: the graphs hold
-the plain PyTorch computation. Batch and source length are dynamic axes. Needs the ``onnx``
-extra (``pip install 'softalign[onnx]'``).
+can run on them: :func:`greedy` is a reference one in NumPy with ONNX Runtime. What is traced
+is the reference model (``softalign/model``, plain PyTorch): the fast backend's C kernels
+(ctypes calls) cannot be traced, so a model the fast backend computes is refused (load it with
+``backend="reference"``; its weights are the same). Batch and source length are dynamic axes.
+Needs the ``onnx`` extra (``pip install 'softalign[onnx]'``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,8 +33,7 @@ from torch import nn
 
 from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from softalign.errors import SoftalignError
-from softalign.fast.native import kernels
-from softalign.model.decoder import DecoderState
+from softalign.model.state import DecoderState
 
 SOURCE_SIDE = ("memory", "keys", "pad_mask", "summary")  # one row per sentence, never updated
 
@@ -89,20 +90,35 @@ class StepGraph(nn.Module):
         return (log_probs, *([] if weights is None else [weights]), *updated)
 
 
+def check_reference(model: nn.Module) -> None:
+    """Refuse a model with modules of the fast backend (``softalign/fast``): its kernels
+    cannot be traced."""
+    fast = sorted({type(m).__name__ for m in model.modules() if _is_fast(m)})
+    if fast:
+        raise ValueError(
+            f"ONNX export traces the reference model, not the fast backend's ({', '.join(fast)})"
+            ": load the model with backend='reference'"
+        )
+
+
+def _is_fast(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("softalign.fast")
+
+
 @contextmanager
-def plain_pytorch() -> Iterator[None]:
-    """The C kernels off (``SOFTALIGN_NATIVE=0``) within the block, back on after it."""
-    before = os.environ.get("SOFTALIGN_NATIVE")
-    os.environ["SOFTALIGN_NATIVE"] = "0"
-    kernels.cache_clear()
+def _exporter_notes_dropped() -> Iterator[None]:
+    """The exporter's C++ notes (that it infers no shapes for the encoder's packed sequences,
+    which it exports correctly: the tests run other batch sizes and lengths) are written to
+    file descriptor 2 itself, past Python's warnings; they are dropped within the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
     try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
         yield
     finally:
-        if before is None:
-            del os.environ["SOFTALIGN_NATIVE"]
-        else:
-            os.environ["SOFTALIGN_NATIVE"] = before
-        kernels.cache_clear()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
@@ -112,7 +128,10 @@ def _dynamic_axes(names: Sequence[str]) -> dict[str, dict[int, str]]:
 
 
 def export_onnx(model: nn.Module, out_dir: str | Path) -> Path:
-    """Write ``encoder.onnx``, ``decoder_step.onnx`` and ``onnx.json`` into ``out_dir``."""
+    """Write ``encoder.onnx``, ``decoder_step.onnx`` and ``onnx.json`` into ``out_dir``.
+
+    ``model`` must be the reference model (see :func:`check_reference`)."""
+    check_reference(model)
     try:
         import onnx  # noqa: F401  (torch.onnx.export needs it)
     except ImportError:
@@ -121,9 +140,7 @@ def export_onnx(model: nn.Module, out_dir: str | Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.float().eval().cpu()
     src, lengths = torch.tensor([[4, 5, 6], [7, 8, PAD_ID]]), torch.tensor([3, 2])
-    # traced with gradients on: the no-gradient decoding paths write into preallocated
-    # tensors in Python loops sized by the example's shapes, which a trace cannot generalise
-    with plain_pytorch(), torch.enable_grad(), warnings.catch_warnings():
+    with warnings.catch_warnings(), _exporter_notes_dropped():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
         with torch.no_grad():
             state = model.start(src, lengths)

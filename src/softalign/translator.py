@@ -10,7 +10,7 @@ The command line, the analysis tools and the server all stand on this class.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,14 @@ from softalign import checkpoint as ckpt
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import load_vocabs
 from softalign.data.vocab import SubwordVocab
+from softalign.decoding.options import check_search_options
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
-from softalign.errors import CheckpointError, SoftalignError
-from softalign.fast.packed_weights import WeightPacks
-from softalign.model.seq2seq import Seq2Seq, build_model
+from softalign.errors import CheckpointError, SoftalignError, require_texts
+from softalign.loading import load_model
+from softalign.model.seq2seq import Seq2Seq
+from softalign.model_size import check_model_fits
+from softalign.precision import resolve_precision
 
 log = logging.getLogger("softalign")
 
@@ -81,9 +84,9 @@ class Translator:
         self.tgt_vocab = tgt_vocab
         self.device = device
         self.checkpoint = checkpoint
-        # the CPU products' packed weights, kept from one translate call to the next (see
-        # model/packed_weights.py: they are packed again if the model's weights are replaced)
-        self.weight_packs: WeightPacks = {}
+        # the backend's per-search state kept from one call to the next (the fast backend's
+        # packed weights, packed again if the model's weights are replaced)
+        self.decoding_cache: dict = {}
 
     @classmethod
     def load(
@@ -92,12 +95,15 @@ class Translator:
         checkpoint: str | Path | None = None,
         device: str = "auto",
         precision: str | None = None,
+        backend: str = "auto",
         decoding: dict[str, Any] | None = None,
     ) -> Translator:
         """Load the best checkpoint of a run (else its latest, or the one named: see
         :func:`~softalign.checkpoint.resolve_checkpoint`).
 
-        ``precision`` (fp32, bf16, fp16) overrides the run's ``decoding.precision``;
+        ``precision`` (fp32, bf16, fp16, auto) overrides the run's ``decoding.precision``; one
+        this device cannot run is an error here rather than at the first sentence.
+        ``backend`` (auto, reference, fast: see ``softalign/backend.py``) computes the model.
         ``decoding`` overrides other decoding keys (``{"max_length": 50}``)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -110,20 +116,17 @@ class Translator:
         if decoding:
             config = config.replace(**{f"decoding.{k}": v for k, v in decoding.items()})
         path = ckpt.resolve_checkpoint(run_dir, checkpoint)  # None, best, latest, STEP, PATH
-        state = ckpt.read_state(path)
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
-        tensors = ckpt.load_tensors(path, "model.safetensors", state)
-        output_ids = tensors.get("output_ids")  # absent: the generator scores every id
-        try:
-            model = build_model(
-                config.model, len(src_vocab), len(tgt_vocab), output_ids, initialize=False
-            )
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: output_ids: {exc}") from None
-        ckpt.load_weights(model, tensors, path)
+        resolve_precision(config.decoding.precision, target, "decoding.precision")  # fail early
+        check_model_fits(
+            config.model, len(src_vocab), len(tgt_vocab), training=False, device=target
+        )
+        model = load_model(
+            path, config.model, len(src_vocab), len(tgt_vocab), device=target, backend=backend
+        )
         return cls(
-            model=model.to(target),
+            model=model,
             config=config,
             src_vocab=src_vocab,
             tgt_vocab=tgt_vocab,
@@ -139,20 +142,26 @@ class Translator:
         length_penalty: float | None = None,
         max_source_tokens: int | None = None,
         attention: bool = True,
+        progress: Callable[[int], None] | None = None,
         prefix: list[str] | None = None,
     ) -> list[Translation]:
-        """Translate sentences; an empty (or blank) sentence gives an empty translation.
+        """Translate a list of sentences; an empty (or blank) one gives an empty translation.
 
         ``prefix``: one target text per sentence (or "") that each translation must start
         with; the search continues after it (see ``decoding/prefix.py``).
 
         Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
         are truncated, with a warning, so memory stays bounded. ``attention=False`` leaves
-        the candidates' ``attention`` None and saves the search keeping it.
+        the candidates' ``attention`` None and saves the search keeping it. ``beam``,
+        ``nbest`` and ``length_penalty`` out of range (see :mod:`softalign.decoding.options`)
+        raise ``ValueError``; ``texts`` must be a list (a str raises ``TypeError``).
+        ``progress(n)`` is called as each batch of ``n`` sentences is done.
         """
+        require_texts(texts, "Translator.translate")
         dec = self.config.decoding
+        source = "the run's decoding.beam" if beam is None else ""
         beam = dec.beam if beam is None else beam
-        nbest = min(nbest, beam)
+        check_search_options(beam, nbest, length_penalty, max_beam=None, beam_source=source)
         limit = max_source_tokens or dec.max_length
         ids = self.src_vocab.encode([t.strip() for t in texts])
         truncated = sum(len(s) > limit for s in ids)
@@ -172,9 +181,12 @@ class Translator:
             device=self.device,
             precision=dec.precision,
             attention=attention,
-            weight_packs=self.weight_packs,
+            cache=self.decoding_cache,
+            progress=progress,
             prefixes=None if prefix is None else self._prefix_ids(prefix, texts, present),
         )
+        if progress is not None and len(present) < len(texts):
+            progress(len(texts) - len(present))  # the empty sentences
         # all hypotheses detokenized in one call: SentencePiece's per-call cost is ~100 µs
         texts_found = iter(self.tgt_vocab.decode([h.tokens for found_ in found for h in found_]))
         results = [Translation(t, []) for t in texts]
@@ -189,6 +201,8 @@ class Translator:
     def _prefix_ids(
         self, prefix: list[str], texts: list[str], present: list[int]
     ) -> list[list[int]]:
+        """Target ids of the prefixes of the sentences ``present`` (cut to max_length)."""
+        require_texts(prefix, "Translator.translate", "prefix")
         if len(prefix) != len(texts):
             raise SoftalignError(f"{len(texts)} sentences but {len(prefix)} prefixes")
         ids = self.tgt_vocab.encode([prefix[i].strip() for i in present])
@@ -206,7 +220,11 @@ class Translator:
     def translate_stream(
         self, lines: Iterable[str], chunk: int = 2000, **options
     ) -> Iterator[Translation]:
-        """Translate a long stream in chunks (sorted by length inside each), in input order."""
+        """Translate a long stream in chunks (sorted by length inside each), in input order.
+
+        ``lines`` is any iterable of str (a list, an open file); a str raises ``TypeError``."""
+        if isinstance(lines, (str, bytes)):
+            require_texts(lines, "Translator.translate_stream", "lines")
         buffer: list[str] = []
         for line in lines:
             buffer.append(line.rstrip("\r\n"))

@@ -103,3 +103,13 @@ def test_evaluate_reports_the_checkpoint_and_decoding_it_used(tiny_run, tmp_path
         decoding={"beam": 1},
     )
     assert result["checkpoint"].endswith("step-00000100") and result["beam"] == 1
+
+
+def test_prefix_file_errors_come_before_loading_the_run(tiny_run, tmp_path):
+    for args, message in [
+        (("--prefix", tmp_path / "missing.txt"), "missing.txt: file not found"),
+        (("--prefix", "-"), "--prefix -: the input is standard input already"),
+    ]:
+        done = softalign("translate", tiny_run, *args, stdin="ba\n")
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1

@@ -45,6 +45,13 @@ def test_demo_trains_evaluates_and_reports(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "BLEU" in out and "chrF" in out
     assert out.count("source:") == out.count("reference:") == out.count("output:") == 4
+    plan, rate, closing = out.index("corpus:"), out.index("measured "), out.index("what next:")
+    assert plan < rate < out.index("\nBLEU ") < closing  # plan, then the rate, then the results
+    assert f"corpus:   {SYNTHETIC} (" in out
+    assert "train a new model for 0.05 minutes of training time" in out
+    assert "steps/s" in out and "steps in the 0.05-minute budget" in out
+    assert f"softalign serve {run_dir}" in out[closing:]
+    assert "softalign study " in out[closing:]
     assert 0.0 <= result.scores.bleu <= 100.0 and 0.0 <= result.scores.chrf <= 100.0
     assert result.state.stopped == "time budget of 0.05 minutes used"
     report = (run_dir / "report.md").read_text(encoding="utf-8")
@@ -64,8 +71,11 @@ def test_second_demo_run_continues_the_same_run(tmp_path: Path, capsys) -> None:
     options = dict(corpus=SYNTHETIC, overrides=TINY_MODEL, test_size=10, beam=1, progress=False)
     first = run_demo(run_dir, minutes=0.03, **options)
     vocab = (run_dir / "spm.joint.model").read_bytes()
+    capsys.readouterr()
     second = run_demo(run_dir, minutes=0.03, **options)
-    assert "continuing the run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "continuing the run" in out
+    assert "measured " in out and "-minute budget" in out
     assert second.state.step > first.state.step
     assert second.state.elapsed_seconds >= 0.06 * 60
     assert (run_dir / "spm.joint.model").read_bytes() == vocab  # set-up reused, not redone

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("fastapi_offline", reason="needs the serve extra: pip install -e '.[serve]'")
 pytest.importorskip("uvicorn", reason="needs the serve extra: pip install -e '.[serve]'")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'"
@@ -192,3 +193,27 @@ def test_errors_from_the_server_are_shown_on_the_page(server, browser):
     page.wait_for_selector("#status.error")
     assert "at most 1000 characters" in page.inner_text("#status")
     page.close()
+
+
+def test_docs_page_renders_with_every_other_host_blocked(server, browser, shots):
+    """/docs offline: requests to any host but this server are aborted, and Swagger UI still
+    lists the endpoints."""
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    foreign: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = set(
+        page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.dataset.path)")
+    )
+    page.screenshot(path=str(shots / "docs-offline.png"))
+    assert {"/translate", "/health", "/info"} <= paths
+    assert not foreign, foreign

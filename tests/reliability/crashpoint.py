@@ -20,6 +20,7 @@ import safetensors.torch
 
 from softalign import checkpoint as ckpt
 from softalign import cli
+from softalign.data import vocab
 
 
 def die() -> None:
@@ -79,6 +80,28 @@ def half_deleted_checkpoint(n: int) -> None:
     shutil.rmtree = wrapper
 
 
+def signal_in_vocabulary_training(n: int, sig: signal.Signals) -> None:
+    """The ``n``-th SentencePiece training gets ``sig`` (a real signal to this process) while
+    it reads its sentences."""
+    trainer = vocab.spm.SentencePieceTrainer
+    original, calls = trainer.train, 0
+
+    def sentences_then_signal(sentences):
+        for index, sentence in enumerate(sentences):
+            if index == 100:
+                os.kill(os.getpid(), sig)
+            yield sentence
+
+    def wrapper(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            kwargs["sentence_iterator"] = sentences_then_signal(kwargs["sentence_iterator"])
+        return original(*args, **kwargs)
+
+    trainer.train = wrapper
+
+
 POINTS = {
     "none": lambda n: None,
     # weights written into the temporary directory, optimizer state not yet
@@ -92,6 +115,9 @@ POINTS = {
     "after-rename": lambda n: on_nth_call(ckpt, "_fsync_dir", 2 * n, "after"),
     "during-delete": half_deleted_checkpoint,
     "before-best-json": lambda n: on_nth_call(ckpt, "mark_best", n, "before"),
+    # not a kill: SIGINT / SIGTERM while the vocabulary is trained
+    "sigint-in-vocab": lambda n: signal_in_vocabulary_training(n, signal.SIGINT),
+    "sigterm-in-vocab": lambda n: signal_in_vocabulary_training(n, signal.SIGTERM),
 }
 
 

@@ -168,8 +168,16 @@ def test_kill_at_random_moments_then_resume_gives_uninterrupted_weights(
 # ------------------------------------------------------------------- Ctrl-C and SIGTERM
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_stop_signal_writes_a_final_checkpoint_and_exits_cleanly(sig, tmp_path):
+SIGNALS = pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+
+
+@SIGNALS
+def test_stop_signal_writes_a_final_checkpoint_then_exits_128_plus_the_signal(
+    sig, status, tmp_path
+):
+    """``train ... && evaluate ...`` must not go on after Ctrl-C: exit 130 / 143, saved."""
     config = tmp_path / "long.yaml"
     save_config(
         tiny_config(
@@ -189,12 +197,42 @@ def test_stop_signal_writes_a_final_checkpoint_and_exits_cleanly(sig, tmp_path):
         time.sleep(0.2)
     process.send_signal(sig)
     _, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err[-2000:]
+    assert process.returncode == status, err[-2000:]
     assert f"interrupted by {sig.name}" in err
     step, _ = final_weights(run)
     assert f"stopped at step {step}: interrupted by {sig.name}" in err
     assert step >= 20
     assert_every_checkpoint_loads(run)
+
+
+@SIGNALS
+def test_stop_signal_during_vocabulary_training_leaves_no_half_made_run(sig, status, tmp_path):
+    """A signal while the second of two vocabularies is trained (the first one is written):
+    exit 130 / 143 and no run directory, not spm.* and train.log without config.yaml."""
+    config = tmp_path / "two-vocabs.yaml"
+    save_config(tiny_config(**{"data.vocab.joint": False}), config)
+    run = tmp_path / "run"
+    point = "sigint-in-vocab" if sig == signal.SIGINT else "sigterm-in-vocab"
+    process = softalign("train", str(config), "-o", str(run), "--no-progress", point=point, n=2)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == status, err[-2000:]
+    assert "Traceback" not in err
+    assert f"interrupted by {sig.name}" in err
+    assert not run.exists(), sorted(p.name for p in run.iterdir())
+
+
+def test_stop_signal_during_vocabulary_training_keeps_what_was_there_before(tmp_path):
+    config = tmp_path / "two-vocabs.yaml"
+    save_config(tiny_config(**{"data.vocab.joint": False}), config)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    process = softalign(
+        "train", str(config), "-o", str(run), "--no-progress", point="sigint-in-vocab", n=2
+    )
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 130, err[-2000:]
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
 
 
 # ------------------------------------------------------------------- non-finite losses

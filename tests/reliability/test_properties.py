@@ -6,6 +6,7 @@ inputs nobody would write by hand (empty strings, surrogates, length-one beams, 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -139,6 +140,12 @@ class CopyModel:
         log_probs, weights, state = self.step(tokens, state)
         values, rows = log_probs.topk(min(k, log_probs.size(-1)), dim=-1)
         return values, rows, weights, state
+
+    def decoding(self, cache=None):
+        return contextlib.nullcontext()
+
+    def worth_compacting(self, rows: int, left: int) -> bool:
+        return left < rows
 
     def output_words(self, rows: torch.Tensor) -> torch.Tensor:
         return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import shutil
 import struct
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from tests.reliability.clicheck import fails_cleanly
 
 from softalign import checkpoint as ckpt
+from softalign.errors import CheckpointError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "softalign"
 
@@ -134,3 +136,38 @@ def test_no_module_can_unpickle_or_execute_loaded_text():
         if UNSAFE.search(line.split("#")[0])
     ]
     assert not found, found
+
+
+# ------------------------------------------------------- nothing outside the run directory
+
+
+@pytest.mark.parametrize("name", ["../../x", "{absolute}", "step-00000200/../../../x", ""])
+def test_best_json_pointing_outside_the_run_is_refused_in_one_line(name, run, source, tmp_path):
+    outside = tmp_path / "x"  # a real checkpoint outside the run, which must not be loaded
+    shutil.copytree(ckpt.latest_checkpoint(run), outside)
+    name = name.format(absolute=outside)
+    (run / "best.json").write_text(json.dumps({"checkpoint": name}))
+    line = fails_cleanly("translate", run, "-i", source)
+    assert "best.json" in line and "step-NNNNNNNN" in line
+
+
+def test_pruning_never_deletes_through_a_symlinked_checkpoints_folder(run, tmp_path):
+    foreign = tmp_path / "foreign"
+    (run / "checkpoints").rename(foreign)
+    (run / "checkpoints").symlink_to(foreign)
+    before = sorted(p.name for p in foreign.iterdir())
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        ckpt.prune(run, keep=1)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        ckpt.save_checkpoint(run, 999, {"w": torch.zeros(1)}, {}, {})
+    assert sorted(p.name for p in foreign.iterdir()) == before
+
+
+def test_resume_into_a_symlinked_checkpoints_folder_is_a_one_line_error(run, tmp_path):
+    foreign = tmp_path / "foreign"
+    (run / "checkpoints").rename(foreign)
+    (run / "checkpoints").symlink_to(foreign)
+    before = sorted(p.name for p in foreign.iterdir())
+    line = fails_cleanly("train", "--resume", run, "--no-progress", "--max-steps", "201")
+    assert "symbolic link" in line
+    assert sorted(p.name for p in foreign.iterdir()) == before

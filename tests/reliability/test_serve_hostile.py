@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("fastapi_offline", reason="needs the serve extra: pip install -e '.[serve]'")
 
 from tests.reliability.clicheck import low_priority, softalign  # noqa: E402
 

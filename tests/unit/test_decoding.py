@@ -1,5 +1,6 @@
 """Greedy and beam search, driven by hand-made log-probabilities and by a small real model."""
 
+import contextlib
 import math
 
 import pytest
@@ -45,6 +46,12 @@ class MarkovModel:
 
     def output_words(self, rows):
         return rows if self.output_ids is None else self.output_ids[rows]
+
+    def worth_compacting(self, rows, left):
+        return left < rows
+
+    def decoding(self, cache=None):
+        return contextlib.nullcontext()
 
 
 class _State:

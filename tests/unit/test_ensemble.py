@@ -11,6 +11,7 @@ from softalign.data.vocab import BOS_ID
 from softalign.decoding.ensemble import Ensemble, load_ensemble
 from softalign.decoding.search import decode_ids
 from softalign.errors import SoftalignError
+from softalign.fast import accelerate
 from softalign.model.seq2seq import build_model
 from softalign.train.loop import train
 from softalign.translator import Translator
@@ -59,6 +60,22 @@ def test_an_ensemble_of_copies_decodes_like_the_model(beam):
         for a, b in zip(alone, together, strict=True):
             assert [h.tokens for h in a] == [h.tokens for h in b]
             assert [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_an_ensemble_of_fast_members_decodes_like_one_of_reference_members(beam):
+    """The fast backend's modules (packed weights, k best words in one pass, rows kept after
+    their end) under an ensemble: the same outputs as the reference members."""
+    ids = [1, 3, 4, 6, 8, 10, 12, 14, 16, 18]
+    reference = Ensemble([tiny_model(), model_with_output_ids(ids)], 20)
+    fast = Ensemble([accelerate(tiny_model()), accelerate(model_with_output_ids(ids))], 20)
+    prefixes = [[13], [], [14, 16]]
+    for options in ({}, {"prefixes": prefixes}):
+        expected = decode_ids(reference, SOURCES, beam=beam, nbest=beam, **options)
+        found = decode_ids(fast, SOURCES, beam=beam, nbest=beam, cache={}, **options)
+        for a, b in zip(expected, found, strict=True):
+            assert [h.tokens for h in a] == [h.tokens for h in b]
+            assert [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-4)
 
 
 def test_ensemble_searches_take_prefixes():

@@ -1,4 +1,7 @@
-"""ONNX export: ONNX Runtime reproduces the PyTorch model's greedy output and initial state."""
+"""ONNX export: ONNX Runtime reproduces the PyTorch model's greedy output and initial state.
+
+The graphs hold the reference model (plain PyTorch); the default backend on the CPU (fast,
+with its C kernels) computes the same function, to rounding."""
 
 import json
 
@@ -10,8 +13,8 @@ from tests.helpers import tiny_model
 from softalign.data.vocab import BOS_ID
 from softalign.decoding.search import decode_ids
 from softalign.export import export_run
-from softalign.fast.native import kernels
-from softalign.onnx_export import export_onnx, greedy, plain_pytorch
+from softalign.fast import accelerate
+from softalign.onnx_export import export_onnx, greedy
 from softalign.translator import Translator
 
 pytest.importorskip("onnx")
@@ -24,23 +27,22 @@ TEXTS = ["ba be bi bo bu da", "ko ku", "ga ge gi go gu ka ke ki ko ku la le", "m
 def exported(tiny_run, tmp_path_factory):
     model_dir = export_run(tiny_run, tmp_path_factory.mktemp("export") / "model", onnx=True)
     assert "decoder_step.onnx" in (model_dir / "README.md").read_text()
-    return Translator.load(tiny_run, device="cpu"), model_dir / "onnx"
+    return model_dir / "onnx"
 
 
-def test_onnx_greedy_equals_pytorch_greedy(exported):
-    """Against the plain PyTorch computation the graphs hold: the C kernels round
-    differently (by ~1e-7, see the next test), which could flip a near-tie of this barely
-    trained model on another CPU."""
-    translator, out = exported
+def test_onnx_greedy_equals_pytorch_greedy(tiny_run, exported):
+    """Against the reference model, the computation the graphs hold: the fast backend's C
+    kernels round differently (by ~1e-7, see the next test), which could flip a near-tie of
+    this barely trained model on another CPU."""
+    translator = Translator.load(tiny_run, device="cpu", backend="reference")
     for ids in translator.src_vocab.encode(TEXTS):
-        with plain_pytorch():
-            [[expected]] = decode_ids(translator.model, [ids], beam=1, max_length_ratio=2.0)
+        [[expected]] = decode_ids(translator.model, [ids], beam=1, max_length_ratio=2.0)
         limit = min(200, 2 * len(ids) + 5)  # decode_ids's length limit (max_output_lengths)
-        assert greedy(out, ids, limit) == expected.tokens
+        assert greedy(exported, ids, limit) == expected.tokens
 
 
-def test_onnx_step_log_probs_match_the_default_model(exported):
-    translator, out = exported
+def test_onnx_step_log_probs_match_the_default_model(tiny_run, exported):
+    translator, out = Translator.load(tiny_run, device="cpu"), exported  # backend auto
     session = onnxruntime.InferenceSession(str(out / "decoder_step.onnx"))
     encoder = onnxruntime.InferenceSession(str(out / "encoder.onnx"))
     meta = json.loads((out / "onnx.json").read_text())
@@ -72,8 +74,8 @@ def test_onnx_step_log_probs_match_the_default_model(exported):
             token = int(translator.model.output_words(expected.argmax(-1)))
 
 
-def test_onnx_encoder_takes_padded_batches_of_any_length(exported):
-    translator, out = exported
+def test_onnx_encoder_takes_padded_batches_of_any_length(tiny_run, exported):
+    translator, out = Translator.load(tiny_run, device="cpu"), exported
     ids = translator.src_vocab.encode(TEXTS[:3])
     width = max(map(len, ids))
     src = torch.tensor([s + [0] * (width - len(s)) for s in ids])
@@ -91,11 +93,10 @@ def test_onnx_encoder_takes_padded_batches_of_any_length(exported):
     np.testing.assert_allclose(memory, expected.numpy(), atol=1e-5)
 
 
-def test_the_kernels_come_back_after_export():
-    before = kernels() is not None
-    with plain_pytorch():
-        assert kernels() is None
-    assert (kernels() is not None) == before
+def test_a_model_of_the_fast_backend_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="backend='reference'"):
+        export_onnx(accelerate(tiny_model()), tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("attention", "rnn_type"), [("none", "gru"), ("dot", "lstm")])
@@ -103,6 +104,5 @@ def test_lstm_and_attentionless_models_export_too(tmp_path, attention, rnn_type)
     model = tiny_model(attention, rnn_type)
     out = export_onnx(model, tmp_path)
     for ids in ([5, 6, 7, 8, 9], [10, 11]):
-        with plain_pytorch():
-            [[expected]] = decode_ids(model, [ids], beam=1)
+        [[expected]] = decode_ids(model, [ids], beam=1)
         assert greedy(out, ids, 2 * len(ids) + 5) == expected.tokens

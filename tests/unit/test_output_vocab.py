@@ -14,6 +14,7 @@ from softalign.data.dataset import seen_ids
 from softalign.data.sources import load_splits
 from softalign.data.vocab import BOS_ID, EOS_ID, UNK_ID
 from softalign.decoding.search import decode_ids
+from softalign.errors import ConfigError
 from softalign.model.seq2seq import build_model
 from softalign.train.loop import resume, train
 from softalign.translator import Translator
@@ -106,9 +107,11 @@ def test_a_resumed_run_keeps_the_output_words_of_its_checkpoint(tmp_path):
     train(tiny_config(), tmp_path / "r", max_steps=20, progress=False)
     before = load_file(str(ckpt.latest_checkpoint(tmp_path / "r") / "model.safetensors"))
     config_file = tmp_path / "r" / "config.yaml"  # the config now asks for every id
-    config_file.write_text(
-        config_file.read_text().replace("output_vocab: seen", "output_vocab: all")
-    )
+    saved = config_file.read_text()
+    config_file.write_text(saved.replace("output_vocab: seen", "output_vocab: all"))
+    with pytest.raises(ConfigError, match="model.output_vocab differs"):  # a model key
+        resume(tmp_path / "r", max_steps=40, progress=False)
+    config_file.write_text(saved)
     resume(tmp_path / "r", max_steps=40, progress=False)
     after = load_file(str(ckpt.latest_checkpoint(tmp_path / "r") / "model.safetensors"))
     assert ckpt.latest_checkpoint(tmp_path / "r").name == "step-00000040"

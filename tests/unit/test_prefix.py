@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from tests.helpers import tiny_model
 
@@ -12,6 +13,7 @@ from softalign.decoding.greedy import greedy_search
 from softalign.decoding.penalties import max_output_lengths
 from softalign.decoding.prefix import force_rows, prefix_tensor
 from softalign.decoding.search import decode_ids
+from softalign.fast import accelerate
 
 SOURCES = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
 
@@ -73,3 +75,14 @@ def test_a_prefix_longer_than_the_length_limit_is_still_forced_whole():
     prefix = [10, 11, 12, 13, 14, 15, 16, 17]
     [found] = decode_ids(model, [[5]], beam=2, max_length=3, prefixes=[prefix])
     assert found[0].tokens[: len(prefix)] == prefix
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_the_fast_backend_forces_prefixes_like_the_reference(beam):
+    prefixes = [[11, 12, 13], [], [19]]
+    reference, fast = tiny_model(), accelerate(tiny_model())
+    expected = decode_ids(reference, SOURCES, beam=beam, nbest=beam, prefixes=prefixes)
+    found = decode_ids(fast, SOURCES, beam=beam, nbest=beam, prefixes=prefixes)
+    for a, b in zip(expected, found, strict=True):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-4)

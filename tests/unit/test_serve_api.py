@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 import warnings
 
 import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("fastapi_offline", reason="needs the serve extra: pip install -e '.[serve]'")
 pytest.importorskip("httpx", reason="needs the serve extra: pip install -e '.[serve]'")
 
 from tests.helpers import tiny_config  # noqa: E402
@@ -119,6 +122,20 @@ def test_explorer_page_loads_nothing_from_other_hosts():
     for path in STATIC_DIR.iterdir():
         text = path.read_text(encoding="utf-8")
         assert "http://" not in text and "https://" not in text and "//cdn" not in text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_scripts_and_styles_from_this_server(client, page):
+    """/docs must work offline: every URL the page loads is a path on this server, and
+    each one is served."""
+    html = client.get(page).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    urls += re.findall(r"""['"](/[^'"]+\.(?:js|css|png))['"]""", html)
+    assert urls, html
+    assert not re.search(r"https?://|//cdn", html), html
+    for url in urls:
+        assert url.startswith("/"), url
+        assert client.get(url).status_code == 200, url
 
 
 def test_unknown_paths_get_json_errors(client):
@@ -235,10 +252,10 @@ def test_a_request_waiting_past_the_timeout_gets_504_and_the_server_goes_on(
     started, release = threading.Event(), threading.Event()
     translate = translator.translate
 
-    def slow(texts, beam, nbest):
+    def slow(texts, beam, nbest, attention=True):
         started.set()
         release.wait(10)
-        return translate(texts, beam=beam, nbest=nbest)
+        return translate(texts, beam=beam, nbest=nbest, attention=attention)
 
     limits = ServeLimits(timeout_s=1)
     with TestClient(create_app(translator, limits=limits)) as client:
@@ -258,10 +275,10 @@ def test_a_request_timing_out_in_the_queue_is_never_decoded(translator, monkeypa
     release, decoded = threading.Event(), []
     translate = translator.translate
 
-    def slow(texts, beam, nbest):
+    def slow(texts, beam, nbest, attention=True):
         decoded.extend(texts)
         release.wait(10)
-        return translate(texts, beam=beam, nbest=nbest)
+        return translate(texts, beam=beam, nbest=nbest, attention=attention)
 
     app = create_app(translator, limits=ServeLimits(timeout_s=1), max_batch=1, max_wait_ms=0)
     with TestClient(app) as client:
@@ -289,7 +306,7 @@ def test_a_request_timing_out_in_the_queue_is_never_decoded(translator, monkeypa
 
 
 def test_a_failure_in_the_model_is_a_json_500_and_the_server_goes_on(translator, monkeypatch):
-    def broken(texts, beam, nbest):
+    def broken(texts, beam, nbest, attention=True):
         raise RuntimeError("model exploded")
 
     with TestClient(create_app(translator), raise_server_exceptions=False) as client:
@@ -320,9 +337,140 @@ def test_serve_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
     assert error.startswith("softalign: error:") and error.count("\n") == 1
 
 
-@pytest.mark.parametrize("option", ["--max-chars", "--max-sentences", "--max-batch", "--timeout"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--max-chars",
+        "--max-sentences",
+        "--max-batch",
+        "--timeout",
+        "--max-work",
+        "--max-attention-cells",
+        "--max-queue-s",
+        "--round-work",
+    ],
+)
 def test_serve_command_refuses_limits_below_one(tiny_run, capsys, option):
     from softalign.cli import main
 
     assert main(["serve", str(tiny_run), option, "0", "--port", "1"]) == 2
     assert option.lstrip("-").replace("-", "_") in capsys.readouterr().err.replace("-", "_")
+
+
+# ---------------------------------------------------------------- bounded work per request
+
+
+@pytest.fixture(scope="module")
+def default_client(translator):
+    with TestClient(create_app(translator)) as client:
+        yield client
+
+
+def long_sentence(chars: int = 1000) -> str:
+    return ("ba de fi go " * chars)[:chars]
+
+
+def test_the_64kb_worst_case_request_is_refused_before_decoding(default_client):
+    """64 x 1000 characters, beam 10, nbest 10, attention: once an 11 MB answer after
+    seconds of decoding; now a 413 naming the limit, and nothing is decoded."""
+    before = default_client.get("/health").json()["batching"]["sentences"]
+    body = {"text": [long_sentence()] * 64, "beam": 10, "nbest": 10, "attention": True}
+    response = post(default_client, body)
+    assert response.status_code == 413, response.text[:200]
+    assert response.json()["error"]["code"] == "too_much_work"
+    assert "max_work=64000" in response.json()["error"]["message"]
+    assert default_client.get("/health").json()["batching"]["sentences"] == before
+
+
+def test_large_attention_answers_are_refused_naming_nbest(default_client):
+    body = {"text": [long_sentence()] * 3, "beam": 10, "nbest": 10, "attention": True}
+    response = post(default_client, body)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_much_attention"
+    assert "nbest" in response.json()["error"]["message"]
+    body["attention"] = False  # the same work without matrices is allowed
+    assert post(default_client, body).status_code == 200
+
+
+def test_the_largest_allowed_answer_stays_a_few_megabytes(default_client):
+    body = {"text": [long_sentence()], "beam": 10, "nbest": 10, "attention": True}
+    response = post(default_client, body)
+    assert response.status_code == 200
+    assert len(response.content) < 4_000_000
+
+
+def test_request_cost_bounds_follow_the_documented_formula():
+    from softalign.serve.limits import request_cost
+
+    cost, works = request_cost(["abc", "", " " * 5, "x" * 500], 4, 2, 200, 2.0)
+    # "abc": n = 3 + 1 = 4 source tokens, m = min(200, 8 + 5) = 13 steps
+    # "x" * 500: n = 201, m = 200; blank sentences cost nothing
+    assert works == [4 * 13, 0, 0, 4 * 200]
+    assert cost.work == sum(works)
+    assert cost.attention_cells == 2 * (13 * 4 + 200 * 201)
+
+
+class QueuedBatcher:
+    """What admission looks at: queued sentences and work, and the measured speed."""
+
+    def __init__(self, sentences: int, work: int, seconds_per_work: float | None) -> None:
+        self.pending_sentences, self.pending_work = sentences, work
+        self.rate = seconds_per_work
+
+    def work_ahead_of(self, work: int) -> int:
+        return self.pending_work
+
+    def seconds_for(self, work: int) -> float | None:
+        return None if self.rate is None else work * self.rate
+
+
+def test_work_that_would_wait_past_max_queue_s_gets_a_fast_503():
+    from softalign.serve.app import admit
+    from softalign.serve.limits import ApiError
+
+    limits = ServeLimits(max_queue_s=5)
+    admit(QueuedBatcher(10, 4000, 0.001), 1, 900, limits)  # 4.9 s: admitted
+    with pytest.raises(ApiError) as refused:
+        admit(QueuedBatcher(10, 4000, 0.001), 1, 1100, limits)  # 5.1 s
+    assert refused.value.status == 503 and refused.value.code == "overloaded"
+    assert refused.value.headers == {"Retry-After": "4"}
+    admit(QueuedBatcher(0, 0, 0.001), 1, 60_000, limits)  # an idle server takes any request
+    admit(QueuedBatcher(10, 10**6, None), 1, 100, limits)  # speed not measured yet
+
+
+def test_an_overloaded_server_answers_503_at_once_and_recovers(translator, monkeypatch):
+    """The worker is held busy with one large request, so the queued work would take past
+    max_queue_s at the measured speed: the next request gets 503 without waiting; once the
+    worker is free, requests are answered."""
+    release = threading.Event()
+    translate = translator.translate
+
+    def held(texts, beam, nbest, attention=True):
+        release.wait(20)
+        return translate(texts, beam=beam, nbest=nbest, attention=attention)
+
+    limits = ServeLimits(max_queue_s=1, timeout_s=30)
+    with TestClient(create_app(translator, limits=limits, max_wait_ms=0)) as client:
+        assert post(client, {"text": ["ba de"]}).status_code == 200  # measures the speed
+        monkeypatch.setattr(translator, "translate", held)
+        # the speed as a slow machine measures it (a warm process can measure so fast that
+        # 16,000 units of queued work look shorter than max_queue_s): 1,000 units a second
+        batcher = client.app.state.batcher
+        monkeypatch.setattr(batcher, "seconds_for", lambda work: work / 1000)
+        body = {"text": [long_sentence(300)] * 8, "beam": 10}  # work 16,000
+        answers: list[int] = []
+        sender = threading.Thread(target=lambda: answers.append(post(client, body).status_code))
+        sender.start()
+        deadline = time.monotonic() + 20
+        while client.get("/health").json()["pending_sentences"] < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        response = post(client, body)
+        assert response.status_code == 503 and time.monotonic() - started < 2
+        assert response.json()["error"]["code"] == "overloaded"
+        monkeypatch.undo()
+        release.set()
+        sender.join(30)
+        assert answers == [200]
+        assert post(client, body).status_code == 200

@@ -22,7 +22,9 @@ class FakeTranslator:
         if not hold_first:
             self.release.set()
 
-    def translate(self, texts: list[str], beam: int, nbest: int) -> list[Translation]:
+    def translate(
+        self, texts: list[str], beam: int, nbest: int, attention: bool = True
+    ) -> list[Translation]:
         self.calls.append((list(texts), beam, nbest))
         self.entered.set()
         assert self.release.wait(TIMEOUT)
@@ -79,12 +81,92 @@ def test_batches_never_exceed_max_batch(held):
     assert batcher.pending_sentences == 0
 
 
-def test_a_request_larger_than_max_batch_runs_alone(held):
+def test_a_request_larger_than_max_batch_is_split_over_rounds_in_order(held):
     fake, batcher, _ = held
     big = batcher.submit([f"w{k}" for k in range(6)], beam=2, nbest=1)
     fake.release.set()
-    assert len(texts_of(big)) == 6
-    assert [len(call[0]) for call in fake.calls] == [1, 6]
+    assert texts_of(big) == [f"W{k}" for k in range(6)]
+    assert [len(call[0]) for call in fake.calls] == [1, 4, 2]
+    assert batcher.pending_sentences == 0 and batcher.pending_work == 0
+
+
+def test_a_small_request_goes_ahead_of_the_rest_of_a_large_one():
+    """Smallest remaining work first, and a round holds at most ``round_work``: the small
+    request queued after the large one is decoded in the very next round."""
+    fake = FakeTranslator(hold_first=True)
+    batcher = DynamicBatcher(fake, max_batch=4, max_wait=0.0, round_work=20)
+    batcher.start()
+    first = batcher.submit(["first"], beam=2, nbest=1)
+    assert fake.entered.wait(TIMEOUT)
+    big = batcher.submit([f"w{k}" for k in range(4)], beam=2, nbest=1, works=[10] * 4)
+    small = batcher.submit(["s"], beam=2, nbest=1, works=[5])
+    assert batcher.pending_work == 1 + 40 + 5
+    fake.release.set()
+    assert texts_of(small) == ["S"] and len(texts_of(big)) == 4 and texts_of(first)
+    assert [call[0] for call in fake.calls] == [["first"], ["s", "w0"], ["w1", "w2"], ["w3"]]
+    batcher.stop()
+
+
+def test_a_request_left_out_of_a_full_round_is_decoded_in_a_later_one(held):
+    """Regression: a request looked at but not taken (the round was full) must still be
+    decoded later, and the worker must live on."""
+    fake, batcher, _ = held
+    batcher.round_work = 10
+    a = batcher.submit(["a1"], beam=2, nbest=1, works=[5])
+    b = batcher.submit(["b1", "b2"], beam=2, nbest=1, works=[6, 6])  # b1 does not fit after a1
+    fake.release.set()
+    assert texts_of(a) == ["A1"] and texts_of(b) == ["B1", "B2"]
+    assert [call[0] for call in fake.calls[1:]] == [["a1"], ["b1"], ["b2"]]
+
+
+def test_a_sentence_over_the_round_work_still_runs_alone(held):
+    fake, batcher, _ = held
+    batcher.round_work = 5
+    huge = batcher.submit(["h1", "h2"], beam=2, nbest=1, works=[50, 50])
+    fake.release.set()
+    assert texts_of(huge) == ["H1", "H2"]
+    assert [call[0] for call in fake.calls[1:]] == [["h1"], ["h2"]]
+
+
+def test_a_cancelled_request_leaves_the_queue_counts_at_once(held):
+    fake, batcher, _ = held
+    gone = batcher.submit(["a", "b"], beam=2, nbest=1, works=[30, 40])
+    assert batcher.pending_work == 71 and batcher.pending_sentences == 3
+    assert gone.cancel()
+    assert batcher.pending_work == 1 and batcher.pending_sentences == 1
+
+
+def test_a_new_request_waits_only_for_smaller_queued_ones(held):
+    _, batcher, _ = held  # "first" is being decoded: not queued any more
+    batcher.submit(["big"], beam=2, nbest=1, works=[500])
+    batcher.submit(["small"], beam=2, nbest=1, works=[20])
+    assert batcher.work_ahead_of(30) == 20
+    assert batcher.work_ahead_of(1000) == 20 + 500
+
+
+def test_the_speed_is_measured_from_decoding_rounds(held):
+    fake, batcher, first = held
+    assert batcher.seconds_for(1000) is None  # nothing decoded yet
+    fake.release.set()
+    texts_of(first)
+    texts_of(batcher.submit(["x"], beam=2, nbest=1, works=[100]))
+    estimate = batcher.seconds_for(1000)
+    assert estimate is not None and estimate > 0
+
+
+def test_rounds_of_empty_sentences_leave_the_speed_unmeasured():
+    """Regression: work 0 over some seconds must not divide by zero in every later request."""
+    batcher = DynamicBatcher(FakeTranslator(), max_batch=4, max_wait=0.0)
+    batcher.start()
+    texts_of(batcher.submit(["", " "], beam=2, nbest=1, works=[0, 0]))
+    assert batcher.seconds_for(1000) is None
+    batcher.stop()
+
+
+def test_works_must_give_one_number_per_sentence(held):
+    _, batcher, _ = held
+    with pytest.raises(ValueError, match="one number per sentence"):
+        batcher.submit(["a", "b"], beam=2, nbest=1, works=[1])
 
 
 def test_max_batch_of_one_decodes_each_request_alone():

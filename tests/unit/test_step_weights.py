@@ -1,13 +1,9 @@
-"""One weight-gradient product per sequence gives the gradients autograd gives step by step."""
+"""One weight-gradient product per sequence gives the gradients autograd gives step by step
+(whole models: tests/unit/test_backend.py)."""
 
-import functools
-
-import pytest
 import torch
 import torch.nn.functional as F
-from tests.unit.test_model import VARIANTS, batch, small
 
-import softalign.model.decoder as decoder_module
 from softalign.fast.step_weights import (
     RecurrentLinear,
     StepWeight,
@@ -55,31 +51,3 @@ def test_a_step_weight_passes_gradient_only_through_its_input_without_grad_mode(
         opened = StepWeight(weight)
         out = opened(torch.randn(2, 3))
     assert not opened.active and not out.requires_grad
-
-
-def model_grads(variant: dict, deferred: bool, monkeypatch) -> dict[str, torch.Tensor]:
-    torch.manual_seed(1)
-    model = small(**variant)
-    if not deferred:  # the reference: plain autograd, one weight-gradient product per step
-        monkeypatch.setattr(
-            decoder_module, "StepWeight", lambda w, b=None: functools.partial(F.linear, weight=w)
-        )
-        for module in model.modules():
-            if isinstance(module, RecurrentLinear):
-                module.forward = functools.partial(torch.nn.Linear.forward, module)
-    src, lengths, tgt_in = batch()
-    attentional, _ = model(src, lengths, tgt_in)
-    (model.logits(attentional).log_softmax(-1)[..., 5].sum()).backward()
-    monkeypatch.undo()
-    return {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
-
-
-@pytest.mark.parametrize(
-    "variant", VARIANTS, ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items())
-)
-def test_model_gradients_match_autograd(variant, monkeypatch):
-    got = model_grads(variant, True, monkeypatch)
-    expected = model_grads(variant, False, monkeypatch)
-    assert got.keys() == expected.keys()
-    for name in expected:
-        assert torch.allclose(got[name], expected[name], atol=1e-5), name

@@ -20,7 +20,7 @@ from softalign.analysis.forced import ForcedAlignment, force_decode
 from softalign.analysis.pharaoh import Link, write_alignments
 from softalign.analysis.words import merge_attention
 from softalign.data.corpus import read_parallel
-from softalign.errors import SoftalignError
+from softalign.errors import SoftalignError, require_texts
 from softalign.translator import Translator
 
 
@@ -51,6 +51,8 @@ def align_pairs(
     symmetrize: str = "grow-diag",
 ) -> list[set[Link]]:
     """Links (source word, target word) of every pair, 0-indexed."""
+    require_texts(sources, "align_pairs", "sources")
+    require_texts(targets, "align_pairs", "targets")
     _check_choice("alignment method", method, EXTRACTORS)
     _check_choice("symmetrization", symmetrize, SYMMETRIZERS)
     extract = EXTRACTORS[method]
@@ -92,14 +94,19 @@ def align_files(
     symmetrize: str = "grow-diag",
     one_index: bool = False,
     device: str = "auto",
+    backend: str = "auto",
     checkpoint: str | Path | None = None,
     decoding: dict[str, Any] | None = None,
 ) -> int:
     """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
     pairs = read_parallel(src_path, tgt_path)
-    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
     reverse = (
-        Translator.load(reverse_run, device=device, decoding=decoding) if reverse_run else None
+        Translator.load(reverse_run, device=device, backend=backend, decoding=decoding)
+        if reverse_run
+        else None
     )
     if reverse is not None:
         check_reverse(translator, reverse)

@@ -106,6 +106,7 @@ def evaluate_by_length(
     beam: int | None = None,
     length_penalty: float | None = None,
     device: str = "auto",
+    backend: str = "auto",
     precision: str | None = None,
     checkpoint: str | Path | None = None,
     decoding: dict[str, Any] | None = None,
@@ -116,7 +117,12 @@ def evaluate_by_length(
 
     pairs = read_parallel(src_path, ref_path)
     translator = Translator.load(
-        run_dir, checkpoint, device=device, precision=precision, decoding=decoding
+        run_dir,
+        checkpoint,
+        device=device,
+        backend=backend,
+        precision=precision,
+        decoding=decoding,
     )
     hypotheses = [
         t.text for t in translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)

@@ -28,6 +28,7 @@ def compare_runs(
     *,
     beam: int | None = None,
     device: str = "auto",
+    backend: str = "auto",
     precision: str | None = None,
 ) -> dict[str, LengthReport]:
     """Translate the test set with every run; reports keyed by :func:`run_names`."""
@@ -35,7 +36,14 @@ def compare_runs(
         raise SoftalignError("the same run directory is given twice")
     return {
         name: evaluate_by_length(
-            run_dir, src_path, ref_path, edges, beam=beam, device=device, precision=precision
+            run_dir,
+            src_path,
+            ref_path,
+            edges,
+            beam=beam,
+            device=device,
+            backend=backend,
+            precision=precision,
         )
         for name, run_dir in zip(run_names(run_dirs), run_dirs, strict=True)
     }

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from softalign.errors import SoftalignError  # noqa: E402
+from softalign.outputs import atomic_output  # noqa: E402
 
 PANELS = (
     ("train_loss", "training loss"),
@@ -77,5 +78,6 @@ def plot_learning_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
-    fig.savefig(path)
+    with atomic_output(path, binary=True) as out:  # written whole or not at all
+        fig.savefig(out, format=path.suffix.lower()[1:])
     return path

@@ -16,7 +16,7 @@ import torch
 from softalign.analysis.words import group_pieces
 from softalign.data.batching import collate, token_batches
 from softalign.data.vocab import PAD_ID, SubwordVocab
-from softalign.errors import SoftalignError
+from softalign.errors import SoftalignError, require_texts
 from softalign.translator import Translator
 
 
@@ -68,6 +68,8 @@ def force_decode(
     With ``pretokenized``, words are the whitespace tokens of the inputs (alignment files);
     otherwise the text is encoded as in translation and words come from the pieces.
     """
+    require_texts(sources, "force_decode", "sources")
+    require_texts(targets, "force_decode", "targets")
     if translator.model.decoder.attention is None:
         raise SoftalignError(f"{translator.checkpoint}: this model has no attention to show")
     if len(sources) != len(targets):

@@ -27,6 +27,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from softalign.errors import SoftalignError  # noqa: E402
+from softalign.outputs import atomic_output  # noqa: E402
 
 log = logging.getLogger("softalign")
 
@@ -169,5 +170,6 @@ def save_attention(
         warnings.catch_warnings(),
     ):
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # logged above
-        fig.savefig(path, format=fmt, dpi=dpi)
+        with atomic_output(path, binary=True) as out:
+            fig.savefig(out, format=fmt, dpi=dpi)
     return path

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from softalign.analysis.by_length import BucketScore  # noqa: E402
 from softalign.errors import SoftalignError  # noqa: E402
+from softalign.outputs import atomic_output  # noqa: E402
 
 
 def plot_by_length(
@@ -40,5 +41,6 @@ def plot_by_length(
     if len(reports) > 1:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_output(path, binary=True) as out:
+        fig.savefig(out, format=path.suffix.lower()[1:], dpi=100)
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from softalign.data.corpus import iter_lines
 from softalign.errors import DataError
+from softalign.outputs import atomic_output
 
 Link = tuple[int, int]  # (source position, target position), 0-indexed
 
@@ -66,6 +67,6 @@ def format_links(links: Iterable[Link], one_index: bool = False) -> str:
 def write_alignments(
     path: str | Path, alignments: Iterable[Iterable[Link]], one_index: bool = False
 ) -> None:
-    with open(path, "w", encoding="utf-8") as out:
+    with atomic_output(path) as out:
         for links in alignments:
             out.write(format_links(links, one_index) + "\n")

@@ -16,7 +16,7 @@ import numpy as np
 from softalign.analysis.forced import force_decode
 from softalign.analysis.heatmap import check_image_path, save_attention
 from softalign.analysis.words import to_words
-from softalign.errors import SoftalignError
+from softalign.errors import SoftalignError, require_texts
 from softalign.translator import Translation, Translator
 
 GRANULARITIES = ("subword", "word")
@@ -59,6 +59,9 @@ def attention_views(
     beam: int | None = None,
 ) -> list[AttentionView]:
     """Views of the translations of ``sources``, or of the given ``references``."""
+    require_texts(sources, "attention_views", "sources")
+    if references is not None:
+        require_texts(references, "attention_views", "references")
     if translator.model.decoder.attention is None:
         raise SoftalignError(f"{translator.checkpoint}: this model has no attention to show")
     if references is not None:
@@ -125,6 +128,7 @@ def draw_heatmaps(
     granularity: str = "subword",
     beam: int | None = None,
     device: str = "auto",
+    backend: str = "auto",
     checkpoint: str | Path | None = None,
     decoding: dict[str, Any] | None = None,
 ) -> list[Path]:
@@ -132,6 +136,8 @@ def draw_heatmaps(
     if references is not None and len(references) != len(sources):
         raise SoftalignError(f"{len(sources)} source sentences but {len(references)} references")
     paths = [check_image_path(path) for path in paths]
-    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
     views = attention_views(translator, sources, references, granularity=granularity, beam=beam)
     return write_heatmaps(views, paths)

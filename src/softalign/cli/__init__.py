@@ -6,7 +6,8 @@ The subcommands' options are in :mod:`softalign.cli.parsers`; what they run is i
 :mod:`softalign.cli.train_commands` (train, preprocess, demo, corpus),
 :mod:`softalign.cli.translate_commands` (translate, evaluate, serve),
 :mod:`softalign.cli.analysis_commands` (evaluate --by-length, attention, align, aer,
-compare, study) and :mod:`softalign.cli.run_commands` (average, plot, export).
+compare, study), :mod:`softalign.cli.run_commands` (average, plot, export) and
+:mod:`softalign.cli.info_command` (info).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from softalign.cli.analysis_commands import (
     cmd_evaluate_by_length,
     cmd_study,
 )
+from softalign.cli.info_command import cmd_info
 from softalign.cli.parsers import (
     _add_aer,
     _add_align,
@@ -33,6 +35,7 @@ from softalign.cli.parsers import (
     _add_demo,
     _add_evaluate,
     _add_export,
+    _add_info,
     _add_plot,
     _add_preprocess,
     _add_serve,
@@ -57,6 +60,7 @@ __all__ = [
     "cmd_evaluate",
     "cmd_evaluate_by_length",
     "cmd_export",
+    "cmd_info",
     "cmd_plot",
     "cmd_preprocess",
     "cmd_serve",
@@ -110,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_average,
         _add_plot,
         _add_export,
+        _add_info,
     ):
         add(sub)
     return parser

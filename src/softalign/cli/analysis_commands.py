@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 from softalign.config import decoding_overrides
+from softalign.decoding.options import check_search_options
 from softalign.errors import SoftalignError
+from softalign.outputs import check_output, write_text
+
+
+def check_plot_path(path: str) -> Path:
+    """A .png or .svg path in an existing directory (checked before any decoding)."""
+    from softalign.analysis.heatmap import check_image_path
+
+    return check_image_path(path)
 
 
 def _length_report_json(report) -> dict:
@@ -19,6 +28,8 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
     from softalign.analysis.by_length import evaluate_by_length, format_table, parse_edges
     from softalign.analysis.length_plot import plot_by_length
 
+    if args.plot:
+        check_output(check_plot_path(args.plot), inputs=[args.src, args.ref], what="plot")
     report = evaluate_by_length(
         args.run_dir,
         args.src,
@@ -27,12 +38,13 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
         beam=args.beam,
         length_penalty=args.length_penalty,
         device=args.device,
+        backend=args.backend,
         precision=args.precision,
         checkpoint=args.checkpoint,
         decoding=decoding_overrides(args.set),
     )
     if args.output:
-        Path(args.output).write_text("".join(h + "\n" for h in report.hypotheses), "utf-8")
+        write_text(args.output, "".join(h + "\n" for h in report.hypotheses))
     if args.plot:
         plot_by_length({Path(args.run_dir).name: report.buckets}, args.plot)
     if args.json:
@@ -49,6 +61,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     from softalign.analysis.views import draw_heatmaps, numbered_paths
     from softalign.data.corpus import read_lines
 
+    check_search_options(args.beam)
     if (args.sentence is None) == (args.input is None):
         raise SoftalignError("give one source sentence or --input FILE (not both)")
     if args.sentence is not None:
@@ -57,7 +70,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
                 "one sentence needs -o FILE.png|FILE.svg (--outdir, --refs: with --input)"
             )
         sources, refs = [args.sentence], None if args.ref is None else [args.ref]
-        paths = [Path(args.output)]
+        paths = [check_output(args.output, what="image")]
     else:
         if not args.outdir or args.output or args.ref:
             raise SoftalignError(
@@ -74,6 +87,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
         granularity=args.granularity,
         beam=args.beam,
         device=args.device,
+        backend=args.backend,
         checkpoint=args.checkpoint,
         decoding=decoding_overrides(args.set),
     )
@@ -91,6 +105,8 @@ def cmd_attention(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     from softalign.analysis.align import align_files
 
+    inputs = [args.src, args.tgt]
+    check_output(args.output, inputs=inputs, what="alignments")
     align_files(
         args.run_dir,
         args.src,
@@ -102,6 +118,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         symmetrize=args.symmetrize,
         one_index=args.one_index,
         device=args.device,
+        backend=args.backend,
         checkpoint=args.checkpoint,
         decoding=decoding_overrides(args.set),
     )
@@ -125,6 +142,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from softalign.analysis.compare import compare_runs, comparison_table
     from softalign.analysis.length_plot import plot_by_length
 
+    check_search_options(args.beam)
+    if args.plot:
+        check_output(check_plot_path(args.plot), inputs=[args.src, args.ref], what="plot")
     reports = compare_runs(
         args.run_dirs,
         args.src,
@@ -132,6 +152,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_edges(args.buckets),
         beam=args.beam,
         device=args.device,
+        backend=args.backend,
         precision=args.precision,
     )
     if args.plot:
@@ -170,7 +191,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             buckets=parse_edges(args.buckets) if args.buckets else (),
         )
         study_dir = Path(args.output)
-        report = run_study(plan, study_dir, progress=not args.no_progress)
+        report = run_study(plan, study_dir, progress=not args.no_progress, backend=args.backend)
     plan = load_plan(study_dir)
     print(markdown_tables(plan, load_results(study_dir, plan)))
     print(f"report: {report}", file=sys.stderr)

@@ -14,9 +14,11 @@ from softalign.cli.analysis_commands import (
     cmd_compare,
     cmd_study,
 )
+from softalign.cli.info_command import cmd_info
 from softalign.cli.run_commands import cmd_average, cmd_export, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
+from softalign.config import BACKENDS, PRECISIONS
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +30,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--data-dir", help="folder the config's data paths are relative to")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: config, else auto)")
+    _add_backend_option(p, default=None)
     p.add_argument(
         "--set",
         action="append",
@@ -52,12 +55,23 @@ def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_preprocess)
 
 
+def _add_backend_option(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help="what computes the model: fast (softalign's CPU backend), reference (plain "
+        "PyTorch), or auto: fast on the CPU, reference on a GPU (default: auto)",
+    )
+
+
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        help="matrix products in bf16 (CPU with AMX/AVX-512 BF16, CUDA) or fp16 (CUDA) "
-        "under autocast (default: the run's decoding.precision, fp32)",
+        choices=PRECISIONS,
+        help="matrix products in bf16 (fast on a CPU with AMX/AVX-512 BF16, on CUDA) or fp16 "
+        "(CUDA) under autocast; auto: the fastest that keeps quality here (see softalign "
+        "info) (default: the run's decoding.precision, fp32)",
     )
 
 
@@ -108,6 +122,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.jsonl",
         help="also write each sentence's tokens and attention matrix, one JSON per line",
     )
+    _add_backend_option(p)
     p.set_defaults(func=cmd_translate)
 
 
@@ -131,6 +146,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="BLEU and chrF per source-length bucket, with a plot (see --buckets, --plot)",
     )
     _add_bucket_options(p, default_plot="bleu_by_length.png")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -147,6 +163,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -193,6 +210,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_backend_option(p)
     p.set_defaults(func=cmd_study)
 
 
@@ -230,6 +248,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--device", default="auto")
     _add_model_options(p)
+    _add_backend_option(p)
     p.set_defaults(func=cmd_attention)
 
 
@@ -260,6 +279,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--one-index", action="store_true", help="write 1-indexed positions")
     p.add_argument("--device", default="auto")
     _add_model_options(p)
+    _add_backend_option(p)
     p.set_defaults(func=cmd_align)
 
 
@@ -284,6 +304,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_backend_option(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -356,6 +377,28 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--max-body-bytes", type=int, default=1_000_000, help="request body size (1000000)"
     )
     p.add_argument(
-        "--timeout", type=int, default=60, help="seconds a request waits before 504 (60)"
+        "--max-work", type=int, default=64_000, help="beam x output steps per request (64000)"
     )
+    p.add_argument(
+        "--max-attention-cells",
+        type=int,
+        default=500_000,
+        help="attention numbers per request (500000)",
+    )
+    p.add_argument(
+        "--max-queue-s", type=int, default=5, help="seconds of queued work before 503 (5)"
+    )
+    p.add_argument("--round-work", type=int, default=8000, help="work per decoding round (8000)")
+    p.add_argument(
+        "--timeout", type=int, default=15, help="seconds a request waits before 504 (15)"
+    )
+    _add_backend_option(p)
     p.set_defaults(func=cmd_serve)
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info", help="this machine's capabilities (CPU features, bf16, kernels, CUDA, versions)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)

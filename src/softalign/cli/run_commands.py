@@ -43,7 +43,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from softalign.analysis.curves import plot_learning_curves, read_metrics, run_names
+    from softalign.outputs import check_output
 
+    metrics = [Path(run) / "metrics.jsonl" for run in args.run_dirs]
+    check_output(args.output, inputs=metrics, what="plot")
     runs = {
         name: read_metrics(run)
         for name, run in zip(run_names(args.run_dirs), args.run_dirs, strict=True)

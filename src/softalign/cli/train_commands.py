@@ -3,42 +3,70 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from softalign.errors import SoftalignError
+from softalign.errors import Interrupted, SoftalignError
+
+if TYPE_CHECKING:
+    from softalign.train.session import TrainState
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from softalign.config import load_config
-    from softalign.train.loop import resume, train
+    from softalign.train.interrupts import exit_status
 
     overrides = list(args.set)
     if args.data_dir:
         overrides.append(f"data.dir={args.data_dir}")
     if args.device:
         overrides.append(f"training.device={args.device}")
+    if args.backend:
+        overrides.append(f"training.backend={args.backend}")
+    try:
+        return exit_status(_train_or_resume(args, overrides))
+    except Interrupted as exc:
+        # interrupted before the first step: nothing to checkpoint, nothing left behind
+        print(f"softalign: {exc} before training started", file=sys.stderr)
+        return 128 + exc.signum
+
+
+def _train_or_resume(args: argparse.Namespace, overrides: list[str]) -> TrainState:
+    from softalign.config import load_config
+    from softalign.train.loop import resume, train
+
     if args.resume:
         if args.config:
             raise SoftalignError("give either CONFIG.yaml or --resume RUN_DIR, not both")
-        state = resume(
+        return resume(
             Path(args.resume),
             max_steps=args.max_steps,
             checkpoint_every=args.checkpoint_every,
             overrides=overrides,
             progress=not args.no_progress,
         )
-    else:
-        if not args.config or not args.output:
-            raise SoftalignError("train needs CONFIG.yaml and -o RUN_DIR (or --resume RUN_DIR)")
-        config = load_config(args.config, overrides)
-        state = train(
-            config,
-            Path(args.output),
-            max_steps=args.max_steps,
-            checkpoint_every=args.checkpoint_every,
-            progress=not args.no_progress,
-        )
-    return 3 if "non-finite" in state.stopped else 0
+    if not args.config or not args.output:
+        raise SoftalignError("train needs CONFIG.yaml and -o RUN_DIR (or --resume RUN_DIR)")
+    config = load_config(args.config, overrides)
+    check_training_fits(config)
+    return train(
+        config,
+        Path(args.output),
+        max_steps=args.max_steps,
+        checkpoint_every=args.checkpoint_every,
+        progress=not args.no_progress,
+    )
+
+
+def check_training_fits(config) -> None:
+    """Refuse a model too big for memory before reading data or training a vocabulary; the
+    vocabularies are taken at their configured size (the generator may end up smaller)."""
+    from softalign.device import pick_device
+    from softalign.model_size import check_model_fits
+
+    size = config.data.vocab.size
+    device = pick_device(config.training.device)
+    check_model_fits(config.model, size, size, training=True, device=device)
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
@@ -60,6 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         test_size=args.test_size,
         progress=not args.no_progress,
+        backend=args.backend,
     )
     return 0
 

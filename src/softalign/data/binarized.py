@@ -102,7 +102,13 @@ def _train_vocabs(config: RunConfig, out_dir: Path) -> tuple[SubwordVocab, Subwo
     src_sentences = lambda: (s for chunk in _train_text_chunks(config) for s in chunk.src)  # noqa: E731
     tgt_sentences = lambda: (t for chunk in _train_text_chunks(config) for t in chunk.tgt)  # noqa: E731
     train = lambda lines, name: SubwordVocab.train(  # noqa: E731
-        lines, out_dir / f"spm.{name}", v.size, v.type, v.character_coverage, v.sample_sentences
+        lines,
+        out_dir / f"spm.{name}",
+        v.size,
+        v.type,
+        v.character_coverage,
+        v.sample_sentences,
+        config.training.seed,
     )
     if v.joint:
         joint = train(chain(src_sentences(), tgt_sentences()), "joint")

@@ -47,19 +47,23 @@ def iter_lines(path: str | Path) -> Iterator[str]:
     try:
         with nullcontext(sys.stdin.buffer) if stdin else opener(path, "rb") as handle:
             for line_no, raw in enumerate(handle, start=1):  # noqa: B007
-                if b"\x00" in raw:
-                    raise DataError(f"{path}:{line_no}: contains a NUL byte (binary file?)")
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{line_no}: invalid UTF-8 at byte {exc.start} of the line"
-                    ) from None
-                yield text.rstrip("\r\n")
+                yield decode_line(raw, path, line_no)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{path}: corrupt or truncated gzip after line {line_no}: {exc}") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def decode_line(raw: bytes, path: str | Path, line_no: int) -> str:
+    """One line of bytes as text without its newline; DataError for NUL bytes or bad UTF-8."""
+    if b"\x00" in raw:
+        raise DataError(f"{path}:{line_no}: contains a NUL byte (binary file?)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"{path}:{line_no}"
+        raise DataError(f"{where}: invalid UTF-8 at byte {exc.start} of the line") from None
+    return text.rstrip("\r\n")
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,10 +53,13 @@ def vocab_files(run_dir: Path, joint: bool) -> list[Path]:
     return sorted(set(vocab_paths(run_dir, joint, words=words)))
 
 
-def train_vocabs(data: DataConfig, train: ParallelText, run_dir: Path) -> tuple[Vocab, Vocab]:
+def train_vocabs(
+    data: DataConfig, train: ParallelText, run_dir: Path, seed: int
+) -> tuple[Vocab, Vocab]:
     """The vocabularies of a new run, written into ``run_dir``: SentencePiece trained on the
-    training text (joint or one per side), the user's SentencePiece models copied, or word
-    lists of pre-segmented text (``type: none``)."""
+    training text (joint or one per side; the same text and ``seed`` give the same models),
+    the user's SentencePiece models copied, or word lists of pre-segmented text
+    (``type: none``)."""
     v = data.vocab
     if v.type == "none":
         src_path, tgt_path = vocab_paths(run_dir, v.joint, words=True)
@@ -68,7 +72,13 @@ def train_vocabs(data: DataConfig, train: ParallelText, run_dir: Path) -> tuple[
     if v.model or v.src_model:
         return _copy_models(data, run_dir)
     train_one = lambda lines, name: SubwordVocab.train(  # noqa: E731
-        lines, run_dir / f"spm.{name}", v.size, v.type, v.character_coverage, v.sample_sentences
+        lines,
+        run_dir / f"spm.{name}",
+        v.size,
+        v.type,
+        v.character_coverage,
+        v.sample_sentences,
+        seed,
     )
     if v.joint:
         joint = train_one(train.src + train.tgt, "joint")
@@ -87,7 +97,9 @@ def _copy_models(data: DataConfig, run_dir: Path) -> tuple[SubwordVocab, Subword
     for source, target in zip(given, targets, strict=True):
         SubwordVocab.load(resolve(data, source))  # a one-line error if it is not a model
         run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(resolve(data, source), target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(resolve(data, source), tmp)
+        os.replace(tmp, target)
     return load_vocabs(run_dir, v.joint)
 
 

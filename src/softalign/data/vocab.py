@@ -6,10 +6,19 @@ its specials otherwise (SentencePiece's default is ``unk=0, bos=1, eos=2``, no p
 are then mapped onto ours (specials first, the other pieces in their order). Output ids are
 decoded (detokenized) back to plain text. Pre-segmented text (``data.vocab.type: none``) uses
 :class:`~softalign.data.words.WordVocab` instead, with the same interface.
+
+Training is reproducible: a corpus larger than ``sample_sentences`` is sampled here, with a
+seeded generator (:func:`seeded_sample`), and SentencePiece reads the sample in order with its
+own random sampler and shuffling off. The model is handed back in memory and written by us
+(atomically), so no output path is recorded in it: the same sentences and seed give the same
+model bytes in any directory. (No ``.vocab`` listing is written; nothing reads it.)
 """
 
 from __future__ import annotations
 
+import io
+import os
+import random
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +41,23 @@ def as_utf8(text: str) -> str:
         return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
+def seeded_sample(sentences: Iterable[str], size: int, seed: int) -> list[str]:
+    """A uniform random sample of ``size`` sentences, in corpus order (all when fewer).
+
+    Reservoir sampling (Vitter's algorithm R) with a :class:`random.Random` of ``seed``: one
+    pass, memory for ``size`` sentences, so a streamed corpus need not fit in memory.
+    """
+    rng = random.Random(seed)
+    reservoir: list[tuple[int, str]] = []
+    for index, sentence in enumerate(sentences):
+        if index < size:
+            reservoir.append((index, sentence))
+        elif (slot := rng.randrange(index + 1)) < size:
+            reservoir[slot] = (index, sentence)
+    reservoir.sort()
+    return [sentence for _, sentence in reservoir]
+
+
 class SubwordVocab:
     """A SentencePiece model: text <-> subword ids."""
 
@@ -51,16 +77,20 @@ class SubwordVocab:
         model_type: str = "unigram",
         character_coverage: float = 1.0,
         sample_sentences: int = 1_000_000,
+        seed: int = 0,
     ) -> SubwordVocab:
         """Train on ``sentences`` and write ``{model_prefix}.model``.
 
         ``vocab_size`` is an upper bound: small corpora get the vocabulary they can support.
-        SentencePiece keeps a uniform random sample of ``sample_sentences`` of them.
+        It learns from a sample of ``sample_sentences`` of them drawn with ``seed``.
         """
         model_prefix.parent.mkdir(parents=True, exist_ok=True)
+        sample = seeded_sample(sentences, sample_sentences, seed)
+        spm.set_random_generator_seed(seed)
+        model = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences),
-            model_prefix=str(model_prefix),
+            sentence_iterator=iter(sample),
+            model_writer=model,
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
@@ -69,12 +99,16 @@ class SubwordVocab:
             unk_id=UNK_ID,
             bos_id=BOS_ID,
             eos_id=EOS_ID,
-            input_sentence_size=sample_sentences,
-            shuffle_input_sentence=True,
+            input_sentence_size=0,  # all of the sample, in its order
+            shuffle_input_sentence=False,
             num_threads=2,
             minloglevel=2,
         )
-        return cls.load(Path(f"{model_prefix}.model"))
+        path = Path(f"{model_prefix}.model")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(model.getvalue())
+        os.replace(tmp, path)
+        return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> SubwordVocab:

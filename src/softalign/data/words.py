@@ -9,6 +9,7 @@ The file ``vocab.*.txt`` holds one token per line, line k (from 0) being id k.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,9 @@ class WordVocab:
         kept = [token for token, _ in counts.most_common(max(0, size - len(SPECIAL_PIECES)))]
         tokens = list(SPECIAL_PIECES) + kept
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")  # written whole, then renamed into place
+        tmp.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        os.replace(tmp, path)
         return cls(tokens, path)
 
     @classmethod

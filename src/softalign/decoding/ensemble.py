@@ -6,7 +6,9 @@
 ``step_best``, ``output_words``, ``output_rows``, ``output_ids``) and builds it only on each
 member's public API: ``start``, ``step`` (log-probabilities over the member's generator rows),
 ``output_ids`` (the vocabulary id of each row) and the :class:`DecoderState`'s
-``select``/``repeat``. Greedy and beam search, prefixes included, run on it unchanged.
+``select``/``repeat``, ``decoding`` and ``worth_compacting``. Greedy and beam search,
+prefixes included, run on it unchanged, whichever backend computes each member (the fast
+backend's per-search state is each member's own, opened together in :meth:`decoding`).
 The members must share the source and target vocabularies (:func:`load_ensemble` checks);
 each may predict a different subset of the target words (``model.output_vocab: seen``): a
 member gives probability 0 to the words it has no generator row for. Attention weights are
@@ -15,6 +17,7 @@ the members' mean (all members must have attention for the ensemble to report an
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +94,18 @@ class Ensemble(nn.Module):
         scores, ids = log_probs.topk(min(k, log_probs.size(-1)), dim=-1)
         return scores, ids, attention, state
 
+    def decoding(self, cache: dict | None = None) -> contextlib.AbstractContextManager:
+        """Every member's search context (see ``Seq2Seq.decoding``), ``cache`` shared: a
+        backend keys what it keeps there by the member's own parameters."""
+        stack = contextlib.ExitStack()
+        for model in self.members:
+            stack.enter_context(model.decoding(cache))
+        return stack
+
+    def worth_compacting(self, rows: int, left: int) -> bool:
+        """Drop ended rows when every member finds it worth it."""
+        return all(model.worth_compacting(rows, left) for model in self.members)
+
     def output_words(self, rows: torch.Tensor) -> torch.Tensor:
         return rows
 
@@ -108,6 +123,7 @@ def load_ensemble(
     device: str = "auto",
     precision: str | None = None,
     decoding: dict[str, Any] | None = None,
+    backend: str = "auto",
 ):
     """A :class:`~softalign.translator.Translator` whose model is the ensemble of the runs
     (each at ``checkpoint``); decoding settings come from the first run (and ``decoding``).
@@ -115,7 +131,14 @@ def load_ensemble(
     from softalign.translator import Translator
 
     loaded = [
-        Translator.load(run, checkpoint, device=device, precision=precision, decoding=decoding)
+        Translator.load(
+            run,
+            checkpoint,
+            device=device,
+            precision=precision,
+            decoding=decoding,
+            backend=backend,
+        )
         for run in run_dirs
     ]
     first = loaded[0]

@@ -7,9 +7,8 @@ import torch
 from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.prefix import force_rows
-from softalign.fast.low_precision import autocast_dtype, padding_rows
-from softalign.model.decoder import DecoderState
 from softalign.model.seq2seq import Seq2Seq
+from softalign.model.state import DecoderState
 
 
 @torch.no_grad()
@@ -23,10 +22,9 @@ def greedy_search(
 ) -> list[Hypothesis]:
     """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,).
 
-    Sentences leave the batch when the rows that stay fit fewer padded product rows (bf16 on
-    the CPU, see ``padding_rows``; else at once): until then an ended sentence keeps computing
-    (what it writes after its end is ignored), which costs less than copying the state at
-    every sentence that ends.
+    Ended sentences leave the batch when the model says it is worth it
+    (``model.worth_compacting``; the reference: at once): until then an ended sentence keeps
+    computing, and what it writes after its end is ignored.
     ``keep_attention=False``: the hypotheses carry no attention (none is collected).
     ``prefix`` (batch, P): forced first words, PAD_ID where free (see ``decoding/prefix.py``).
     """
@@ -42,8 +40,6 @@ def greedy_search(
     words = torch.full((batch, steps), EOS_ID, dtype=torch.long, device=device)
     log_probs = torch.zeros(batch, steps, device=device)
     attention = None
-    low = autocast_dtype(src) is not None and device.type == "cpu"
-    padded = lambda rows: rows + padding_rows(rows, low)  # noqa: E731  a step's product rows
     for t in range(steps):
         if prefix is not None and t < prefix.size(1):
             best, tokens, weights, state = forced_step(model, tokens, state, prefix[alive, t])
@@ -61,7 +57,7 @@ def greedy_search(
         left = alive.numel() - int(ended.sum())
         if left == 0:
             break
-        if padded(left) < padded(alive.numel()):
+        if model.worth_compacting(alive.numel(), left):
             keep = (~ended).nonzero().squeeze(1)
             alive, tokens, state = alive[keep], tokens[keep], state.select(keep, keep)
             limits, ended = limits[keep], ended[keep]

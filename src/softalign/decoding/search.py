@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -12,9 +12,8 @@ from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
 from softalign.decoding.prefix import prefix_tensor, restore_prefix
-from softalign.fast.packed_weights import WeightPacks, packed_weights
 from softalign.model.seq2seq import Seq2Seq
-from softalign.precision import autocast
+from softalign.precision import autocast, resolve_precision
 
 
 def decode_ids(
@@ -30,20 +29,24 @@ def decode_ids(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     attention: bool = True,
-    weight_packs: WeightPacks | None = None,
+    cache: dict | None = None,
+    progress: Callable[[int], None] | None = None,
     prefixes: Sequence[Sequence[int]] | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
     Beam batches hold ``batch_tokens / beam`` source tokens so that memory stays bounded.
-    ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``).
+    ``precision`` bf16 runs the model's products under bf16 autocast (see ``autocast``);
+    ``auto`` is resolved for ``device`` (see ``resolve_precision``).
     ``attention=False``: the hypotheses carry no attention weights (faster beam search).
-    On the CPU the products read weights packed once for the call (see
-    ``model/packed_weights.py``), or kept in ``weight_packs`` across calls.
+    The search runs inside ``model.decoding(cache)``: a backend's per-search state (the fast
+    backend's packed weights), kept across calls in ``cache`` when given.
+    ``progress(n)``, if given, is called after each batch with its number of sentences.
     ``prefixes``: forced first target ids of every sequence (see ``decoding/prefix.py``); a
     sentence's length limit then leaves room for one word after its prefix.
     """
     device = torch.device(device)
+    precision = resolve_precision(precision, device, "decoding.precision")
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in src_ids]
@@ -51,15 +54,15 @@ def decode_ids(
     # no_grad rather than inference_mode under autocast: only there does autocast cache the
     # low-precision copies of the weights instead of casting them at every step
     no_grad = torch.inference_mode() if precision == "fp32" else torch.no_grad()
-    with no_grad, autocast(precision, device), packed_weights(weight_packs):
+    with no_grad, autocast(precision, device), model.decoding(cache):
         for indices in token_batches([len(s) for s in src_ids], None, budget):
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)
             prefix = None
             if prefixes is not None and any(prefixes[i] for i in indices):
                 prefix = prefix_tensor([prefixes[i] for i in indices], device)
-                needed = torch.tensor([len(prefixes[i]) + 1 for i in indices])
-                limits = torch.maximum(limits, needed)
+                needed = [len(prefixes[i]) + 1 for i in indices]
+                limits = torch.maximum(limits, torch.tensor(needed, device=limits.device))
             if beam == 1 and nbest == 1:
                 found = [
                     [h]
@@ -83,5 +86,7 @@ def decode_ids(
                 results[index] = hypotheses
                 if prefix is not None:
                     restore_prefix(hypotheses, prefixes[index])
+            if progress is not None:
+                progress(len(indices))
     model.train(was_training)
     return results

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from softalign.fast.native import kernels
+from softalign.fast.native import calls
 
 
 def additive_scores(query: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -24,22 +24,8 @@ def additive_scores(query: torch.Tensor, keys: torch.Tensor, v: torch.Tensor) ->
 
 
 def _forward(query, keys, v, keep: bool):
-    sentences, group, size = query.shape
-    positions = keys.size(1)
     v = v.detach().float().contiguous()
-    scores = query.new_empty(sentences, group, positions)
-    energies = query.new_empty(sentences, group, positions, size) if keep else None
-    kernels().additive_scores(
-        sentences,
-        group,
-        positions,
-        size,
-        query.data_ptr(),
-        keys.data_ptr(),
-        v.data_ptr(),
-        scores.data_ptr(),
-        None if energies is None else energies.data_ptr(),
-    )
+    scores, energies = calls.additive_scores(query, keys, v, keep)
     return scores, energies, v
 
 
@@ -57,22 +43,7 @@ class _AdditiveScores(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_scores):
         energies, v = ctx.saved_tensors
-        sentences, group, positions, size = energies.shape
         grad_scores = grad_scores.float().contiguous()
-        grad_query = energies.new_empty(sentences, group, size)
-        grad_keys = energies.new_empty(sentences, positions, size)
-        grad_v = energies.new_zeros(size)
-        kernels().additive_scores_backward(
-            sentences,
-            group,
-            positions,
-            size,
-            grad_scores.data_ptr(),
-            energies.data_ptr(),
-            v.data_ptr(),
-            grad_query.data_ptr(),
-            grad_keys.data_ptr(),
-            grad_v.data_ptr(),
-        )
+        grad_query, grad_keys, grad_v = calls.additive_scores_backward(grad_scores, energies, v)
         query_dtype, keys_dtype, v_dtype = ctx.dtypes
         return grad_query.to(query_dtype), grad_keys.to(keys_dtype), grad_v.to(v_dtype)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from softalign.fast.native import MAX_ROW, kernels
+from softalign.fast.native import MAX_ROW, calls, kernels
 
 
 def best_words(
@@ -27,19 +27,5 @@ def best_words(
     if not native or kernels() is None:
         scores = logits.float() if bias is None else logits.float() + bias.float()
         return torch.log_softmax(scores, dim=-1).topk(k, dim=-1)
-    logits = logits.contiguous()
     bias = None if bias is None else bias.detach().float().contiguous()
-    rows, vocab = logits.shape
-    values = logits.new_empty(rows, k, dtype=torch.float32)
-    columns = logits.new_empty(rows, k, dtype=torch.long)
-    kernels().best_words(
-        rows,
-        vocab,
-        logits.data_ptr(),
-        int(logits.dtype == torch.bfloat16),
-        None if bias is None else bias.data_ptr(),
-        k,
-        values.data_ptr(),
-        columns.data_ptr(),
-    )
-    return values, columns
+    return calls.best_words(logits.contiguous(), k, bias)

@@ -34,17 +34,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     return x * (bits < threshold).to(x.dtype).mul_(LEVELS / threshold)
 
 
-class Dropout(nn.Module):
-    """``nn.Dropout`` computed by :func:`dropout` (no parameters, same state dict)."""
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` computed by :func:`dropout` (same attributes, no state)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"

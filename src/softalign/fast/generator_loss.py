@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from softalign.fast.low_precision import autocast_dtype, padding_rows
-from softalign.fast.native import MAX_ROW, kernels
+from softalign.fast.native import MAX_ROW, calls, kernels
 
 CHUNK_ROWS = 512
 
@@ -51,17 +51,7 @@ def _native_chunk(logits, real, y, smoothing, grad_b) -> float:
     """The chunk's loss (``native/cross_entropy.c``); with ``grad_b``, G overwrites ``logits``
     and its column sums are added to ``grad_b``."""
     targets = y.reshape(-1).contiguous()
-    return kernels().cross_entropy_chunk(
-        logits.size(0),
-        real,
-        logits.size(1),
-        logits.data_ptr(),
-        int(logits.dtype == torch.bfloat16),
-        targets.data_ptr(),
-        smoothing,
-        int(grad_b is not None),
-        None if grad_b is None else grad_b.data_ptr(),
-    )
+    return calls.cross_entropy_chunk(logits, real, targets, smoothing, grad_b)
 
 
 class _GeneratorCrossEntropy(torch.autograd.Function):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from softalign.fast.low_precision import autocast_dtype, padding_rows, shape_stable_linear
-from softalign.fast.native import kernels
+from softalign.fast.native import calls
 from softalign.fast.packed_weights import can_pack, packed_linear
 
 
@@ -39,10 +39,6 @@ def gru_layer(
     return _forward(projected, weight_hh, bias_hh, low, keep=False)[0]
 
 
-def _ptr(tensor: torch.Tensor | None) -> int | None:
-    return None if tensor is None else tensor.data_ptr()
-
-
 def _forward(
     projected: torch.Tensor,
     weight_hh: torch.Tensor,
@@ -53,7 +49,6 @@ def _forward(
     """States (batch, T, hidden); when ``keep``: the gates [r, z, n, q] (T, batch, 4·hidden)
     and the product inputs h_{t-1} (T, batch, hidden) for backward; and U in product dtype
     (None when decoding read it packed)."""
-    library = kernels()
     batch, steps, gates = projected.shape
     hidden = gates // 3
     dtype = torch.bfloat16 if low else torch.float32
@@ -67,27 +62,19 @@ def _forward(
     recurrent = projected.new_zeros(rows, gates, dtype=dtype)  # g_t = U h_{t-1}
     packed = not keep and can_pack(weight_hh, dtype)  # decoding: U packed once (see module)
     weight = None if packed else weight_hh.detach().to(dtype)  # U: (3·hidden, hidden)
-    row, x_row = states.element_size(), projected.element_size()
     for t in range(steps):
         if t > 0 and packed:
             recurrent = packed_linear(inputs[t], weight_hh, None, dtype)
         elif t > 0:
             torch.mm(inputs[t], weight.t(), out=recurrent)
-        library.gru_forward_step(
-            batch,
-            hidden,
-            projected.data_ptr() + t * gates * x_row,
-            steps * gates,
-            int(projected.dtype == torch.bfloat16),
-            recurrent.data_ptr(),
-            int(low),
-            _ptr(bias),
-            states.data_ptr() + (t - 1) * hidden * row if t > 0 else None,
-            steps * hidden,
-            states.data_ptr() + t * hidden * row,
-            steps * hidden,
-            inputs[t + 1].data_ptr() if t + 1 < steps else None,
-            None if saved is None else saved[t].data_ptr(),
+        calls.gru_forward_step(
+            projected[:, t],
+            recurrent[:batch],
+            bias,
+            states[:, t - 1] if t > 0 else None,
+            states[:, t],
+            copy=inputs[t + 1][:batch] if t + 1 < steps else None,
+            saved=None if saved is None else saved[t],
         )
     return states, saved, inputs, weight
 
@@ -111,37 +98,26 @@ class _GRULayer(torch.autograd.Function):
 
 
 def _backward(ctx, states: torch.Tensor, grad_states: torch.Tensor):
-    library = kernels()
     batch, steps, hidden = states.shape
     gates, weight = 3 * hidden, ctx.weight  # U in the products' dtype
     dtype = weight.dtype
-    low = dtype == torch.bfloat16
     grad_projected = states.new_empty(batch, steps, gates, dtype=ctx.x_dtype)
-    x_row = grad_projected.element_size()
     grad_recurrent = states.new_empty(steps, batch, gates, dtype=dtype)  # ∂g_t
     carry = states.new_empty(batch, hidden)  # ∂h_t ⊙ z_t, sent to step t - 1
     through_u = states.new_empty(batch, hidden, dtype=dtype)  # ∂g_t U
     grad_bias = states.new_zeros(gates)
-    row = states.element_size()
     for t in reversed(range(steps)):
         later = t + 1 < steps
-        library.gru_backward_step(
-            batch,
-            hidden,
-            grad_states.data_ptr() + t * hidden * row,
-            steps * hidden,
-            carry.data_ptr() if later else None,
-            through_u.data_ptr() if later else None,
-            int(low),
-            ctx.saved[t].data_ptr(),
-            states.data_ptr() + (t - 1) * hidden * row if t > 0 else None,
-            steps * hidden,
-            carry.data_ptr(),
-            grad_projected.data_ptr() + t * gates * x_row,
-            steps * gates,
-            int(ctx.x_dtype == torch.bfloat16),
-            grad_recurrent[t].data_ptr(),
-            grad_bias.data_ptr(),
+        calls.gru_backward_step(
+            grad_states[:, t],
+            carry if later else None,
+            through_u if later else None,
+            ctx.saved[t],
+            states[:, t - 1] if t > 0 else None,
+            carry,
+            grad_projected[:, t],
+            grad_recurrent[t],
+            grad_bias,
         )
         if t > 0:
             torch.mm(grad_recurrent[t], weight, out=through_u)
@@ -180,22 +156,7 @@ def _step_forward(x_proj, h_proj, h, saved):
     x_proj, h_proj, h = _rows(x_proj), _rows(h_proj).contiguous(), _rows(h)
     rows, hidden = h.shape
     out = h.new_empty(rows, hidden, dtype=torch.float32)
-    kernels().gru_forward_step(
-        rows,
-        hidden,
-        x_proj.data_ptr(),
-        x_proj.stride(0),
-        int(x_proj.dtype == torch.bfloat16),
-        h_proj.data_ptr(),
-        int(h_proj.dtype == torch.bfloat16),
-        None,
-        h.data_ptr(),
-        h.stride(0),
-        out.data_ptr(),
-        hidden,
-        None,
-        _ptr(saved),
-    )
+    calls.gru_forward_step(x_proj, h_proj, None, h, out, saved=saved)
     return out
 
 
@@ -220,22 +181,5 @@ class _GRUStep(torch.autograd.Function):
         grad_x = h.new_empty(rows, 3 * hidden, dtype=x_dtype)
         grad_h_proj = h.new_empty(rows, 3 * hidden, dtype=h_proj_dtype)
         grad_h = h.new_empty(rows, hidden)
-        kernels().gru_backward_step(
-            rows,
-            hidden,
-            grad_out.data_ptr(),
-            hidden,
-            None,
-            None,
-            int(h_proj_dtype == torch.bfloat16),
-            saved.data_ptr(),
-            h.data_ptr(),
-            h.stride(0),
-            grad_h.data_ptr(),
-            grad_x.data_ptr(),
-            3 * hidden,
-            int(x_dtype == torch.bfloat16),
-            grad_h_proj.data_ptr(),
-            None,
-        )
+        calls.gru_backward_step(grad_out, None, None, saved, h, grad_h, grad_x, grad_h_proj)
         return grad_x, grad_h_proj, grad_h

@@ -29,13 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from softalign import capabilities
+
 _mkldnn = getattr(torch.ops, "mkldnn", None)
-AVAILABLE = (
-    torch.backends.mkldnn.is_available()
-    and _mkldnn is not None
-    and hasattr(_mkldnn, "_reorder_linear_weight")
-    and hasattr(_mkldnn, "_linear_pointwise")
-)
 # fp32 products stay with MKL: oneDNN's packed fp32 product decoded slower (a kernel built
 # for every new row count, and no faster warm)
 PACKED_DTYPES = (torch.bfloat16,)
@@ -58,17 +54,26 @@ def packed_weights(packs: WeightPacks | None = None) -> Iterator[WeightPacks]:
         _packs.reset(token)
 
 
+def packing_available() -> bool:
+    """Whether oneDNN packs bf16 weights on this CPU: probed once with a tiny product, not
+    inferred (see ``capabilities.py``). PyTorch packs them only with AVX-512 BW/VL/DQ or
+    AVX-NE-CONVERT, and not with oneDNN capped below them (``ONEDNN_MAX_CPU_ISA=AVX2``);
+    elsewhere products are plain."""
+    return capabilities.cpu().onednn_packing.works
+
+
 def can_pack(weight: torch.Tensor, dtype: torch.dtype) -> bool:
     """Whether :func:`packed_linear` packs ``weight`` for products in ``dtype``: inside
     :func:`packed_weights`, a parameter (a stable object to key the copy on, not a view made
-    per call) on the CPU, without gradients."""
+    per call) on the CPU, without gradients, where oneDNN packs weights
+    (:func:`packing_available`, asked last: fp32 products never probe)."""
     return (
-        AVAILABLE
-        and _packs.get() is not None
+        _packs.get() is not None
         and dtype in PACKED_DTYPES
         and isinstance(weight, nn.Parameter)
         and weight.device.type == "cpu"
         and not torch.is_grad_enabled()
+        and packing_available()
     )
 
 

@@ -16,9 +16,8 @@ Score functions (Bahdanau et al. 2015; Luong et al. 2015):
 The part of the score that only depends on the keys (``U h`` or ``W h``) is computed once
 per sentence by :meth:`project_keys`; the caller keeps it and passes it to every step.
 
-Under bf16 autocast only the query projection ``W s`` runs in bf16: the per-position work
-(scores, softmax, the weighted sum) stays fp32, which on the CPU is faster than casting the
-keys and the memory at every step, and bf16 ``tanh`` has no fast CPU kernel.
+Under autocast only the projections (``W s``, ``U h``) run in low precision: the per-position
+work (scores, softmax, the weighted sum) stays fp32.
 """
 
 from __future__ import annotations
@@ -28,11 +27,6 @@ import math
 
 import torch
 from torch import nn
-
-from softalign.fast.additive_scores import additive_scores
-from softalign.fast.low_precision import ShapeStableLinear
-from softalign.fast.native import available as native_available
-from softalign.fast.step_weights import RecurrentLinear
 
 
 def full_precision(tensor: torch.Tensor) -> contextlib.AbstractContextManager:
@@ -77,43 +71,22 @@ class Attention(nn.Module):
 
 
 class AdditiveAttention(Attention):
-    """Bahdanau: e_j = v · tanh(W s + U h_j).
-
-    On the CPU, softalign's C kernel makes each row of the energies, uses it and (under autograd)
-    stores it while it is in the cache (``model/additive_scores.py``). Without it, decoding
-    makes the (sentences, group, src_len, hidden) energies a few sentences at a time, in place,
-    so that they stay in the cache instead of passing through memory three times (add, tanh,
-    v·); a GPU makes them in one pass.
-    """
-
-    ENERGY_CHUNK = 1 << 18  # fp32 energies per chunk (1 MiB)
+    """Bahdanau: e_j = v · tanh(W s + U h_j)."""
 
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int) -> None:
         super().__init__()
-        self.query_proj = RecurrentLinear(query_size, hidden_size, bias=False)  # W, every step
-        self.key_proj = ShapeStableLinear(key_size, hidden_size, bias=True)  # U (with the bias)
+        self.query_proj = nn.Linear(query_size, hidden_size, bias=False)  # W
+        self.key_proj = nn.Linear(key_size, hidden_size, bias=True)  # U (with the bias)
         self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
 
     def project_keys(self, memory: torch.Tensor) -> torch.Tensor:
-        return self.key_proj(memory).float()  # (sentences, src_len, hidden)
+        return self.key_proj(memory).float()  # U h_j + b: (sentences, src_len, hidden)
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        if native_available(keys):  # one pass over the energies (C kernel)
-            return additive_scores(self.query_proj(query), keys, self.energy.weight.view(-1))
-        query_proj = self.query_proj(query).unsqueeze(2)  # (sentences, group, 1, hidden)
+        query_proj = self.query_proj(query).unsqueeze(2)  # W s: (sentences, group, 1, hidden)
         with full_precision(keys):
-            query_proj, keys = query_proj.float(), keys.unsqueeze(1)  # keys: (n, 1, S, hidden)
-            if torch.is_grad_enabled() or keys.device.type != "cpu":  # one pass: autograd, GPUs
-                return self.energy(torch.tanh(query_proj + keys)).squeeze(-1)
-            v = self.energy.weight.view(-1)
-            per_sentence = query_proj.size(1) * keys.size(2) * keys.size(3)
-            step = max(1, self.ENERGY_CHUNK // per_sentence)
-            scores = keys.new_empty(query_proj.shape[:2] + keys.shape[2:3])
-            for start in range(0, keys.size(0), step):
-                end = start + step
-                energies = torch.add(query_proj[start:end], keys[start:end]).tanh_()
-                torch.matmul(energies, v, out=scores[start:end])
-            return scores
+            energies = torch.tanh(query_proj.float() + keys.unsqueeze(1))  # (n, group, S, hidden)
+            return self.energy(energies).squeeze(-1)  # (sentences, group, src_len)
 
 
 class DotAttention(Attention):

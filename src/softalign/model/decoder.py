@@ -15,81 +15,15 @@ fixed summary ``c`` at every step and it is fed to the RNN instead of h̃_{t-1}:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from softalign.data.vocab import PAD_ID
-from softalign.fast.dropout import Dropout
-from softalign.fast.low_precision import ShapeStableLinear
-from softalign.fast.step_weights import (
-    RecurrentLinear,
-    StepWeight,
-    one_weight_gradient_per_sequence,
-)
 from softalign.model.attention import ATTENTIONS
-from softalign.model.cells import CELLS, State
-
-
-@dataclass
-class DecoderState:
-    """Everything one decoding step needs.
-
-    The decoder-side tensors have one row per hypothesis, the source-side tensors one row per
-    source sentence; ``group`` hypotheses in a row read the same sentence (row r reads sentence
-    ``r // group``: the K hypotheses of a beam share one copy of their source).
-
-    hidden: per layer, (h,) for GRU or (h, c) for LSTM, each (rows, hidden)
-    feed: (rows, output_size) previous attentional vector (input feeding), else None
-    memory: (sentences, src_len, memory_size) encoder annotations (attention values)
-    keys: attention keys projected once per sentence, None without attention
-    pad_mask: (sentences, src_len) True at source padding
-    summary: (sentences, memory_size) the fixed-length sentence vector
-    group: rows per sentence
-    """
-
-    hidden: list[State]
-    feed: torch.Tensor | None
-    memory: torch.Tensor
-    keys: torch.Tensor | None
-    pad_mask: torch.Tensor
-    summary: torch.Tensor
-    group: int = 1
-
-    def select(self, rows: torch.Tensor, sources: torch.Tensor | None = None) -> DecoderState:
-        """Keep the hypothesis rows ``rows`` (in that order; e.g. ``[0, 0, 2]``) and the source
-        sentences ``sources`` (None: all, unchanged). The result's row r must continue a
-        hypothesis of its sentence ``r // group``: greedy search passes the same indices for
-        both, beam search moves hypotheses between the beams of a sentence and drops finished
-        sentences."""
-        pick = lambda t, index: None if t is None else t.index_select(0, index)  # noqa: E731
-        source = (lambda t: t) if sources is None else (lambda t: pick(t, sources))
-        return DecoderState(
-            hidden=[tuple(pick(t, rows) for t in layer) for layer in self.hidden],
-            feed=pick(self.feed, rows),
-            memory=source(self.memory),
-            keys=source(self.keys),
-            pad_mask=source(self.pad_mask),
-            summary=source(self.summary),
-            group=self.group,
-        )
-
-    def repeat(self, times: int) -> DecoderState:
-        """Every hypothesis row ``times`` times in a row (a beam of identical hypotheses), the
-        source sentences shared."""
-        copy = lambda t: None if t is None else t.repeat_interleave(times, dim=0)  # noqa: E731
-        return replace(
-            self,
-            hidden=[tuple(copy(t) for t in layer) for layer in self.hidden],
-            feed=copy(self.feed),
-            group=self.group * times,
-        )
-
-    def summary_rows(self) -> torch.Tensor:
-        """(rows, memory_size) the sentence vector of every hypothesis row."""
-        return self.summary if self.group == 1 else self.summary.repeat_interleave(self.group, 0)
+from softalign.model.cells import CELLS
+from softalign.model.state import DecoderState, State
 
 
 class AttentionDecoder(nn.Module):
@@ -114,8 +48,9 @@ class AttentionDecoder(nn.Module):
         self.num_layers = num_layers
         self.rnn_type = rnn_type
         self.output_size = output_size
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
-        self.dropout = Dropout(dropout)
+        self.embedding_size = embedding_size
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)  # E
+        self.dropout = nn.Dropout(dropout)
         if attention == "none":
             self.attention, self.feed_size = None, memory_size
         else:
@@ -132,12 +67,10 @@ class AttentionDecoder(nn.Module):
             )
             for i in range(num_layers)
         )
-        self.embedding_size = embedding_size
-        self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None
-        self.output_state = RecurrentLinear(hidden_size + memory_size, output_size, bias=False)
-        self.output_embedding = ShapeStableLinear(embedding_size, output_size)  # V_o, b_o
+        self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None  # W_b
+        self.output_state = nn.Linear(hidden_size + memory_size, output_size, bias=False)  # W_o
+        self.output_embedding = nn.Linear(embedding_size, output_size)  # V_o, b_o
 
-    # ------------------------------------------------------------------ state
     def init_state(
         self, memory: torch.Tensor, summary: torch.Tensor, pad_mask: torch.Tensor
     ) -> DecoderState:
@@ -160,44 +93,25 @@ class AttentionDecoder(nn.Module):
             summary=summary,
         )
 
-    # ------------------------------------------------------------------ steps
-    def _embed(
-        self, tokens: torch.Tensor, fed: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first layer's input projection and the deep output's ``V_o E y + b_o`` for
-        ``tokens``. Without ``fed`` only the word's part of the projection (teacher forcing
-        projects all words at once and adds the fed vector's part step by step); with it,
-        one product over ``[E y ; fed]`` with the whole weight (a decoding step)."""
-        embedded = self.dropout(self.embedding(tokens))
-        first = self.cells[0].input_proj
-        if fed is not None:
-            gates = first.joined(embedded, fed)
-        elif self.feed_size:
-            gates = F.linear(embedded, first.weight[:, : self.embedding_size], first.bias)
-        else:
-            gates = first(embedded)
-        return gates, self.output_embedding(embedded)
-
-    def _feed_weight(self) -> StepWeight:
-        """The first layer's input weight for the fed vector (h̃_{t-1} or c), opened once per
-        sequence: its gradient is one product over all steps."""
-        return StepWeight(self.cells[0].input_proj.weight[:, self.embedding_size :])
-
     def _fed(self, state: DecoderState) -> torch.Tensor:
         """What the first layer reads besides the word: h̃_{t-1}, or c without attention."""
         return state.feed if self.input_feeding else state.summary_rows()
 
-    def _step(
-        self,
-        gates: torch.Tensor,
-        output_embedded: torch.Tensor,
-        state: DecoderState,
-        feed_weight: StepWeight | None,
+    def step(
+        self, tokens: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
-        """``gates``: the first layer's input projection of the word, plus that of the fed
-        vector when ``feed_weight`` is None."""
-        if self.feed_size and feed_weight is not None:
-            gates = gates + feed_weight(self._fed(state))
+        """One step for tokens (batch,): attentional vector h̃_t (batch, output_size),
+        attention weights α_t (batch, src_len) or None, and the next state."""
+        embedded = self.dropout(self.embedding(tokens))  # E y_{t-1}: (batch, emb)
+        first = torch.cat([embedded, self._fed(state)], -1) if self.feed_size else embedded
+        gates = self.cells[0].input_proj(first)  # W [E y_{t-1} ; h̃_{t-1}] + b
+        return self._advance(gates, self.output_embedding(embedded), state)
+
+    def _advance(
+        self, gates: torch.Tensor, output_embedded: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
+        """The rest of a step, from the first layer's input projection ``gates`` and the deep
+        output's ``V_o E y_{t-1} + b_o`` (``output_embedded``)."""
         hidden: list[State] = []
         for layer, cell in enumerate(self.cells):
             if layer > 0:
@@ -208,37 +122,26 @@ class AttentionDecoder(nn.Module):
             context, weights = state.summary_rows(), None
         else:
             context, weights = self.attention(top, state.keys, state.memory, state.pad_mask)
-        attentional = torch.tanh(
-            self.output_state.joined(top, context) + output_embedded
-        )  # h̃_t (batch, output_size)
+        attentional = torch.tanh(self._output_state(top, context) + output_embedded)  # h̃_t
         feed = attentional if self.input_feeding else None
         return attentional, weights, replace(state, hidden=hidden, feed=feed)
 
-    def step(
-        self, tokens: torch.Tensor, state: DecoderState
-    ) -> tuple[torch.Tensor, torch.Tensor | None, DecoderState]:
-        """One step for tokens (batch,): attentional vector (batch, output_size),
-        attention weights (batch, src_len) or None, and the next state."""
-        gates, output_embedded = self._embed(tokens, self._fed(state) if self.feed_size else None)
-        return self._step(gates, output_embedded, state, None)
+    def _output_state(self, top: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """W_o [s_t ; c_t]: (batch, output_size)."""
+        return self.output_state(torch.cat([top, context], -1))
 
     def forward(
         self, tgt_in: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Teacher forcing over tgt_in (batch, tgt_len).
+        """Teacher forcing over tgt_in (batch, tgt_len): :meth:`step` on every gold word.
 
         Returns attentional vectors (batch, tgt_len, output_size) and attention weights
         (batch, tgt_len, src_len), or None without attention.
         """
-        gates, output_embedded = self._embed(tgt_in)  # (batch, tgt_len, ...)
         outputs, weights = [], []
-        with one_weight_gradient_per_sequence(self):
-            feed_weight = self._feed_weight()
-            # unbind, not gates[:, t]: one slice per step would zero-fill and add a full
-            # (batch, tgt_len, ...) gradient at every step; unbind's backward is one stack
-            for gates_t, embedded_t in zip(gates.unbind(1), output_embedded.unbind(1), strict=True):
-                attentional, alpha, state = self._step(gates_t, embedded_t, state, feed_weight)
-                outputs.append(attentional)
-                weights.append(alpha)
+        for tokens in tgt_in.unbind(1):
+            attentional, alpha, state = self.step(tokens, state)
+            outputs.append(attentional)
+            weights.append(alpha)
         attention = None if self.attention is None else torch.stack(weights, dim=1)
         return torch.stack(outputs, dim=1), attention

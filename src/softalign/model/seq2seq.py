@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from softalign.config import ModelConfig
 from softalign.data.vocab import PAD_ID, UNK_ID
-from softalign.fast.best_words import best_words
-from softalign.fast.dropout import Dropout
-from softalign.fast.generator_loss import generator_cross_entropy
-from softalign.fast.low_precision import ShapeStableLinear, shape_stable_linear
-from softalign.model.decoder import AttentionDecoder, DecoderState
+from softalign.model.decoder import AttentionDecoder
 from softalign.model.encoder import RNNEncoder
+from softalign.model.state import DecoderState
 
 
 class Seq2Seq(nn.Module):
@@ -37,12 +37,12 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
-        self.dropout = Dropout(dropout)
+        self.dropout = nn.Dropout(dropout)
         self.tgt_vocab_size = tgt_vocab_size
         if output_ids is not None and tie_embeddings:
             raise ValueError("tied embeddings score the whole target vocabulary")
         rows = tgt_vocab_size if output_ids is None else len(output_ids)
-        self.generator = ShapeStableLinear(decoder.output_size, rows)
+        self.generator = nn.Linear(decoder.output_size, rows)  # W_y
         if tie_embeddings:
             self.generator.weight = decoder.embedding.weight
         self.register_buffer("output_ids", None)
@@ -97,10 +97,13 @@ class Seq2Seq(nn.Module):
         self, attentional: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0
     ) -> torch.Tensor:
         """Summed label-smoothed cross-entropy of ``logits(attentional)`` (N, output_size)
-        against the vocabulary ids ``target`` (N,), without materialising the (N, V) logits
-        (fp32, 0-dim)."""
-        return generator_cross_entropy(
-            self.dropout(attentional), self.generator, self.output_rows(target), label_smoothing
+        against the vocabulary ids ``target`` (N,) (fp32, 0-dim)::
+
+            loss = Σ_i [(1-ε) (-log p(y_i)) + (ε/V) Σ_v (-log p(v))]
+        """
+        logits = self.logits(attentional).float()  # (N, output words)
+        return F.cross_entropy(
+            logits, self.output_rows(target), label_smoothing=label_smoothing, reduction="sum"
         )
 
     def step(
@@ -109,8 +112,7 @@ class Seq2Seq(nn.Module):
         """Log-probabilities (batch, output words) of the next word after ``tokens`` (batch,);
         :meth:`output_words` turns a chosen column into its vocabulary id."""
         attentional, weights, state = self.decoder.step(tokens, state)
-        # fp32 scores for the search even when the products ran in bf16 (autocast keeps the
-        # log-softmax of a bf16 input in bf16 on the CPU); dtype= converts while normalising
+        # fp32 scores for the search even when the products ran in bf16
         logits = self.logits(attentional)
         return torch.log_softmax(logits, dim=-1, dtype=torch.float32), weights, state
 
@@ -119,13 +121,20 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, DecoderState]:
         """The ``k`` most probable next words after ``tokens`` (all of them if there are
         fewer): their log-probabilities (batch, k) fp32, best first, and generator rows
-        (batch, k) (see :meth:`output_words`), as ``step(...)[0].topk(k)`` gives them, without
-        the (batch, output words) log-softmax (see ``model/best_words.py``)."""
-        attentional, weights, state = self.decoder.step(tokens, state)
-        # the bias is added as best_words reads the logits (not copied into every row first)
-        logits = shape_stable_linear(self.dropout(attentional), self.generator.weight)
-        log_probs, rows = best_words(logits, min(k, logits.size(-1)), self.generator.bias)
-        return log_probs, rows, weights, state
+        (batch, k) (see :meth:`output_words`)."""
+        log_probs, weights, state = self.step(tokens, state)
+        best, rows = log_probs.topk(min(k, log_probs.size(-1)), dim=-1)
+        return best, rows, weights, state
+
+    def decoding(self, cache: dict | None = None) -> contextlib.AbstractContextManager:
+        """The context a search runs in: nothing here; a faster backend may keep per-search
+        state (in ``cache`` across searches, when given)."""
+        return contextlib.nullcontext()
+
+    def worth_compacting(self, rows: int, left: int) -> bool:
+        """Whether a search should drop its ended rows when ``left`` of its ``rows`` still
+        run (here: always; a backend may prefer to keep computing a few ended rows)."""
+        return left < rows
 
 
 def init_parameters(model: nn.Module, scale: float = 0.1) -> None:

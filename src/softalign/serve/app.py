@@ -4,13 +4,16 @@
     serve("runs/en-de", host="127.0.0.1", port=8000)     # what `softalign serve` runs
 
 Endpoints: ``POST /translate``, ``GET /health``, ``GET /info``, the attention explorer page at
-``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs``.
+``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs`` and ``/redoc``.
+The docs pages load Swagger UI and ReDoc from the ``fastapi-offline`` package (served under
+``/static-offline-docs``), never from a CDN: they work on a machine without internet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,14 +22,17 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from softalign.serve.batcher import DynamicBatcher
 from softalign.serve.limits import (
     ApiError,
     BodySizeLimit,
     ServeLimits,
+    check_cost,
     check_request,
     install_error_handlers,
+    request_cost,
 )
 from softalign.serve.schemas import (
     ErrorResponse,
@@ -56,18 +62,43 @@ router = APIRouter()
 async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
     state = request.app.state
     beam = state.default_beam if body.beam is None else body.beam
-    check_request(body, beam, state.limits)
+    limits: ServeLimits = state.limits
+    check_request(body, beam, limits)
+    decoding = state.translator.config.decoding
+    cost, works = request_cost(
+        body.text, beam, body.nbest, decoding.max_length, decoding.max_length_ratio
+    )
+    check_cost(cost, body.attention, limits)
     batcher: DynamicBatcher = state.batcher
-    if batcher.pending_sentences + len(body.text) > state.limits.max_pending:
-        message = "server busy: too many sentences queued, retry later"
-        raise ApiError(503, "overloaded", message, {"Retry-After": "1"})
-    waiting = asyncio.wrap_future(batcher.submit(body.text, beam, body.nbest))
+    admit(batcher, len(body.text), cost.work, limits)
+    waiting = asyncio.wrap_future(
+        batcher.submit(body.text, beam, body.nbest, attention=body.attention, works=works)
+    )
     try:  # on timeout the job is cancelled: the batcher skips it if it has not started
-        results = await asyncio.wait_for(waiting, state.limits.timeout_s)
+        results = await asyncio.wait_for(waiting, limits.timeout_s)
     except TimeoutError:
-        message = f"no translation within {state.limits.timeout_s} s, retry later or send less"
+        message = f"no translation within {limits.timeout_s} s, retry later or send less"
         raise ApiError(504, "timeout", message) from None
     return to_response(results, beam=beam, nbest=body.nbest, attention=body.attention)
+
+
+def admit(batcher: DynamicBatcher, sentences: int, work: int, limits: ServeLimits) -> None:
+    """503 unless the queue can take the request: at most ``max_pending`` sentences, and
+    (when anything is queued ahead of it: smaller requests go first) work the model finishes
+    within ``max_queue_s`` at its measured speed. A request with nothing queued ahead is
+    always taken: it waits for the round being decoded at most."""
+    if batcher.pending_sentences + sentences > limits.max_pending:
+        message = "server busy: too many sentences queued, retry later"
+        raise ApiError(503, "overloaded", message, {"Retry-After": "1"})
+    ahead = batcher.work_ahead_of(work)
+    seconds = batcher.seconds_for(ahead + work)
+    if ahead and seconds is not None and seconds > limits.max_queue_s:
+        wait = max(1, math.ceil(batcher.seconds_for(ahead) or 1))
+        message = (
+            f"server busy: the queued work would take about {seconds:.0f} s "
+            f"(over max_queue_s={limits.max_queue_s}), retry later or send less"
+        )
+        raise ApiError(503, "overloaded", message, {"Retry-After": str(wait)})
 
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness and batching counters")
@@ -76,6 +107,7 @@ async def health(request: Request) -> HealthResponse:
     return HealthResponse(
         status="ok",
         pending_sentences=batcher.pending_sentences,
+        pending_work=batcher.pending_work,
         batching=batcher.stats.as_dict(),
     )
 
@@ -96,7 +128,11 @@ async def info(request: Request) -> InfoResponse:
         target_vocab_size=len(translator.tgt_vocab),
         default_beam=state.default_beam,
         limits=state.limits.as_dict(),
-        batching={"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000},
+        batching={
+            "max_batch": batcher.max_batch,
+            "max_wait_ms": batcher.max_wait * 1000,
+            "round_work": batcher.round_work,
+        },
     )
 
 
@@ -111,10 +147,13 @@ def create_app(
     limits: ServeLimits | None = None,
     max_batch: int = 64,
     max_wait_ms: float = 5.0,
+    round_work: int = 8000,
 ) -> FastAPI:
     """The ASGI app; the batcher's worker thread runs while the app's lifespan does."""
     limits = limits or ServeLimits()
-    batcher = DynamicBatcher(translator, max_batch=max_batch, max_wait=max_wait_ms / 1000)
+    batcher = DynamicBatcher(
+        translator, max_batch=max_batch, max_wait=max_wait_ms / 1000, round_work=round_work
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,7 +161,7 @@ def create_app(
         yield
         batcher.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="softalign",
         summary="Neural machine translation with soft attention",
         version="0.1.0",
@@ -147,9 +186,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     device: str = "auto",
+    backend: str = "auto",
     limits: ServeLimits | None = None,
     max_batch: int = 64,
     max_wait_ms: float = 5.0,
+    round_work: int = 8000,
     threads: int | None = None,
     checkpoint: str | Path | None = None,
     decoding: dict[str, Any] | None = None,
@@ -160,8 +201,16 @@ def serve(
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.load(run_dir, checkpoint, device=device, decoding=decoding)
-    app = create_app(translator, limits=limits, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
+    app = create_app(
+        translator,
+        limits=limits,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        round_work=round_work,
+    )
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s: reachable from other machines, with no authentication", host)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

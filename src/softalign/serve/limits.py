@@ -8,20 +8,39 @@ Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (5
 413    ``body_too_large``        the body is over ``max_body_bytes``
 413    ``too_many_sentences``    more than ``max_sentences`` sentences in one request
 413    ``sentence_too_long``     a sentence over ``max_chars`` characters
+413    ``too_much_work``         the request's decoding work over ``max_work`` (see below)
+413    ``too_much_attention``    with ``attention``: its attention matrices could hold more
+                                 than ``max_attention_cells`` numbers (see below)
 422    ``invalid_request``       wrong types, a missing or unknown key, an empty ``text`` list,
                                  a string that is not valid Unicode
 422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
 422    ``nbest_out_of_range``    nbest outside [1, beam]
-503    ``overloaded``            more than ``max_pending`` sentences already waiting
+503    ``overloaded``            more than ``max_pending`` sentences already waiting, or the
+                                 work queued (this request's included) would take the model
+                                 more than ``max_queue_s`` seconds at its measured speed
 504    ``timeout``               no translation within ``timeout_s`` seconds (queued sentences
                                  are dropped; a batch already decoding finishes unseen)
 500    ``internal_error``        a bug: logged with its traceback; the server goes on
 =====  ========================  ==========================================================
+
+The work of a request is bounded before it is queued, from its characters alone (a client
+can compute it too). A subword covers at least one character, so a sentence of ``c``
+characters has at most ``n = min(c, L) + 1`` source tokens (``L`` = the run's
+``decoding.max_length``, where the translator truncates) and at most
+``m = min(L, ceil(r * n) + 5)`` output steps (``r`` = ``decoding.max_length_ratio``):
+
+- work = ``beam * sum(m)``, the hypothesis-steps the beam search may take;
+- attention cells = ``nbest * sum(m * n)``, the numbers the response's matrices may hold.
+
+Overload is a fast 503, not a slow 200: the queue admits work only while the model can finish
+it in ``max_queue_s`` seconds (at the speed it has been measured to decode), and small
+requests are decoded before large ones (see :mod:`softalign.serve.batcher`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 
 from fastapi import FastAPI, Request
@@ -40,9 +59,14 @@ class ServeLimits:
     max_sentences: int = 64  # per request
     max_chars: int = 1000  # per sentence
     max_beam: int = 10
+    # per request (see the module doc): 64 sentences of 60 characters at beam 5, or 32 of
+    # the longest at beam 10
+    max_work: int = 64_000
+    max_attention_cells: int = 500_000  # about 3.5 MB of JSON
     max_pending: int = 4096  # sentences queued on the model before new requests get 503
+    max_queue_s: int = 5  # estimated seconds of queued work before new requests get 503
     max_body_bytes: int = 1_000_000
-    timeout_s: int = 60  # a request's wait for its translations before 504
+    timeout_s: int = 15  # a request's wait for its translations before 504
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -66,6 +90,52 @@ def error_response(
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Upper bounds of a request's decoding work and attention size (see the module doc)."""
+
+    work: int
+    attention_cells: int
+
+
+def sentence_work(text: str, beam: int, max_length: int, length_ratio: float) -> Cost:
+    """:class:`Cost` of one sentence at ``nbest=1``; an empty sentence costs nothing."""
+    chars = len(text.strip())
+    if not chars:
+        return Cost(0, 0)
+    source = min(chars, max_length) + 1
+    steps = min(max_length, math.ceil(length_ratio * source) + 5)
+    return Cost(beam * steps, steps * source)
+
+
+def request_cost(
+    texts: list[str], beam: int, nbest: int, max_length: int, length_ratio: float
+) -> tuple[Cost, list[int]]:
+    """The request's :class:`Cost`, and each sentence's work (for the batcher)."""
+    costs = [sentence_work(t, beam, max_length, length_ratio) for t in texts]
+    works = [c.work for c in costs]
+    return Cost(sum(works), nbest * sum(c.attention_cells for c in costs)), works
+
+
+def check_cost(cost: Cost, attention: bool, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` (413) for a request whose bounded cost is over a limit."""
+    if cost.work > limits.max_work:
+        raise ApiError(
+            413,
+            "too_much_work",
+            f"decoding work {cost.work} (beam x output steps, summed over sentences) is over "
+            f"max_work={limits.max_work}: send fewer or shorter sentences or a smaller beam",
+        )
+    if attention and cost.attention_cells > limits.max_attention_cells:
+        raise ApiError(
+            413,
+            "too_much_attention",
+            f"attention matrices of up to {cost.attention_cells} numbers are over "
+            f"max_attention_cells={limits.max_attention_cells}: send fewer or shorter "
+            "sentences or a smaller nbest",
+        )
 
 
 def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> None:

@@ -70,6 +70,7 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     pending_sentences: int
+    pending_work: int = Field(description="estimated work queued (see the 503 'overloaded')")
     batching: dict[str, int | float] = Field(
         description="requests, sentences and decoding calls so far; mean and largest batch"
     )

@@ -78,9 +78,12 @@ def measure_variant(
     edges: Sequence[int],
     heatmap_at: int,
     exact: bool,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Translate the test set with the run's latest checkpoint and score it every way."""
-    translator = Translator.load(run_dir, checkpoint=ckpt.latest_checkpoint(run_dir))
+    translator = Translator.load(
+        run_dir, checkpoint=ckpt.latest_checkpoint(run_dir), backend=backend
+    )
     started = time.perf_counter()
     translations = translator.translate(list(sources), beam=beam)
     decode_seconds = time.perf_counter() - started

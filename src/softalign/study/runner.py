@@ -47,7 +47,9 @@ def write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def train_variant(plan: StudyPlan, study_dir: Path, variant: str, progress: bool) -> None:
+def train_variant(
+    plan: StudyPlan, study_dir: Path, variant: str, progress: bool, backend: str = "auto"
+) -> None:
     """Train (or resume, or skip) one variant; mark it trained when its budget is spent."""
     directory = run_dir(study_dir, variant)
     if (directory / TRAINED_FILE).is_file():
@@ -55,10 +57,11 @@ def train_variant(plan: StudyPlan, study_dir: Path, variant: str, progress: bool
         return
     if ckpt.list_checkpoints(directory):
         print(f"study: {variant}: resuming the interrupted training")
-        state = resume(directory, progress=progress)
+        state = resume(directory, overrides=[f"training.backend={backend}"], progress=progress)
     else:
         print(f"study: {variant}: training for {plan.budget_label}")
-        state = train(plan.variant_config(variant), directory, progress=progress)
+        config = plan.variant_config(variant).replace(**{"training.backend": backend})
+        state = train(config, directory, progress=progress)
     if state.stopped.startswith("interrupted"):
         raise SoftalignError(
             f"study: {variant} {state.stopped}; run the same command again to resume"
@@ -78,8 +81,11 @@ def needs_measuring(study_dir: Path, variant: str) -> bool:
     return latest is None or json.loads(path.read_text("utf-8")).get("checkpoint") != latest.name
 
 
-def run_study(plan: StudyPlan, study_dir: Path, *, progress: bool = True) -> Path:
-    """Train and measure every variant of ``plan`` in ``study_dir``; return the report."""
+def run_study(
+    plan: StudyPlan, study_dir: Path, *, progress: bool = True, backend: str = "auto"
+) -> Path:
+    """Train and measure every variant of ``plan`` in ``study_dir``, the models computed by
+    ``backend`` (see ``softalign/backend.py``); return the report."""
     check_same_study(plan, study_dir)
     save_plan(plan, study_dir)
     sources, references = test_set(plan)
@@ -89,7 +95,7 @@ def run_study(plan: StudyPlan, study_dir: Path, *, progress: bool = True) -> Pat
     shown = heatmap_index(sources)
     for number, variant in enumerate(plan.variants, 1):
         print(f"study: variant {number}/{len(plan.variants)}: {variant}")
-        train_variant(plan, study_dir, variant, progress)
+        train_variant(plan, study_dir, variant, progress, backend)
         if not needs_measuring(study_dir, variant):
             print(f"study: {variant}: already evaluated, skipped")
             continue
@@ -103,6 +109,7 @@ def run_study(plan: StudyPlan, study_dir: Path, *, progress: bool = True) -> Pat
             edges=edges,
             heatmap_at=shown,
             exact=plan.is_synthetic,
+            backend=backend,
         )
         write_atomically(run_dir(study_dir, variant) / EVAL_FILE, json.dumps(result) + "\n")
         print(f"study: {variant}: BLEU {result['bleu']:.2f}, chrF {result['chrf']:.2f}")

@@ -42,7 +42,7 @@ def load_data(
                 binarized.install_vocabs(data_dir, run_dir, joint)
                 src_vocab, tgt_vocab = load_vocabs(run_dir, joint)
             else:
-                src_vocab, tgt_vocab = train_vocabs(data, train_text, run_dir)
+                src_vocab, tgt_vocab = train_vocabs(data, train_text, run_dir, config.training.seed)
             save_config(config, run_dir / "config.yaml")
     if data_dir is not None:
         train = binarized.open_train(data_dir, joint)

@@ -16,8 +16,9 @@ optimizer step, metrics, validation) is ``train/step.py``.
 from __future__ import annotations
 
 import logging
-import signal
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,26 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign import checkpoint as ckpt
+from softalign.backend import apply_backend
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import seen_ids
-from softalign.errors import CheckpointError, SoftalignError
+from softalign.errors import CheckpointError, Interrupted, SoftalignError
 from softalign.model.seq2seq import build_model
 from softalign.precision import Precision
-from softalign.train import distributed
+from softalign.train import distributed, resume_config
 from softalign.train.distributed import Ranks
 from softalign.train.inputs import load_data
+from softalign.train.interrupts import StopFlag, remove_new_files
 from softalign.train.optim import PlateauSchedule, build_optimizer
+from softalign.train.resume_config import ResumeRequest
 from softalign.train.session import Session, TrainState, restore, save
-from softalign.train.step import next_batch, train_step, validation_round, write_metrics
+from softalign.train.step import (
+    next_batch,
+    train_step,
+    trim_metrics,
+    validation_round,
+    write_metrics,
+)
 from softalign.train.tensorboard import TensorBoardLog
 
 log = logging.getLogger("softalign")
@@ -60,21 +70,43 @@ def setup_logging(run_dir: Path, ranks: Ranks) -> None:
 
 
 def generator_words(
-    config: RunConfig, run_dir: Path, resume: bool, train_tgt, tgt_vocab_size: int
+    config: RunConfig, start: ckpt.Loaded | None, train_tgt, tgt_vocab_size: int
 ) -> torch.Tensor | None:
-    """The target ids the generator scores (None: all). A resumed run keeps its checkpoint's,
-    whatever the data or ``model.output_vocab`` say now; a new run with ``output_vocab: seen``
-    takes the ids seen in its training targets."""
-    if resume and (path := ckpt.latest_checkpoint(run_dir)) is not None:
-        weights = ckpt.load_tensors(path, "model.safetensors", ckpt.read_state(path))
-        return weights.get("output_ids")
+    """The target ids the generator scores (None: all). A resumed run keeps its checkpoint's
+    (``start``), whatever the data or ``model.output_vocab`` say now; a new run with
+    ``output_vocab: seen`` takes the ids seen in its training targets."""
+    if start is not None:
+        return start.model.get("output_ids")
     if config.model.output_vocab == "seen":
         return torch.tensor(seen_ids(train_tgt, tgt_vocab_size))
     return None
 
 
-def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
-    """Read data, build or load vocabularies, model and optimizer (and the checkpoint)."""
+def checkpoint_to_resume(
+    config: RunConfig, run_dir: Path, request: ResumeRequest | None
+) -> tuple[ckpt.Loaded, list[str]]:
+    """The newest intact checkpoint, and the keys whose value ``config`` changes from it
+    (after :func:`resume_config.check` has refused any forbidden change)."""
+    start = ckpt.load_newest_intact(run_dir, log.warning)
+    if start is None:
+        raise CheckpointError(f"{run_dir}: no checkpoint to resume from")
+    if "averaged_from" in start.state:
+        raise CheckpointError(
+            f"{start.path}: averaged weights (softalign average) without optimizer state: "
+            "they decode but cannot be trained further"
+        )
+    if request is None:
+        return start, []
+    return start, resume_config.check(request, config, start.state.get("config"))
+
+
+def prepare(
+    config: RunConfig, run_dir: Path, resume: bool, request: ResumeRequest | None = None
+) -> Session:
+    """Read data, build or load vocabularies, model and optimizer (and the checkpoint).
+
+    On resume, ``request`` (``RUN/config.yaml`` as saved and the ``--set`` keys) is checked
+    against the checkpoint; an allowed change is logged, checkpointed and written back."""
     cfg = config.training
     ranks, device = distributed.start(cfg.device)
     try:
@@ -87,11 +119,13 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # denormal floats make CPU matrix multiplies crawl
+    start, changed = checkpoint_to_resume(config, run_dir, request) if resume else (None, [])
     precision = Precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
-    output_ids = generator_words(config, run_dir, resume, train.tgt, len(tgt_vocab))
-    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids).to(device)
+    output_ids = generator_words(config, start, train.tgt, len(tgt_vocab))
+    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
+    model = apply_backend(model, cfg.backend, device).to(device)
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(cfg.seed + 7919 * ranks.rank)
     log.info(
@@ -119,37 +153,33 @@ def prepare(config: RunConfig, run_dir: Path, resume: bool) -> Session:
         distributed.wrap(model, cfg.label_smoothing, ranks),
         precision,
     )
-    if cfg.tensorboard and ranks.is_main:
-        session.tensorboard = TensorBoardLog(run_dir / "tb")
-    if resume:
-        restore(session)
+    if start is not None:
+        restore(session, start)
+        trim_metrics(session)
+        if changed:  # a checkpoint from before configs were stored: compare with the file
+            trained = start.state.get("config") or (request.saved.to_dict() if request else {})
+            write_back(session, changed, trained, request)
+    if cfg.tensorboard and ranks.is_main:  # a resumed run hides the events past its step
+        resumed_at = None if start is None else session.state.step + 1
+        session.tensorboard = TensorBoardLog(run_dir / "tb", purge_step=resumed_at)
     return session
 
 
+def write_back(
+    session: Session, changed: list[str], trained: dict[str, Any], request: ResumeRequest | None
+) -> None:
+    """Log a change made with ``--set`` on resume, save it in the restored step's checkpoint,
+    then into ``RUN/config.yaml`` (atomically)."""
+    log.info(
+        "resume with changed settings: %s",
+        resume_config.describe(changed, trained, session.config),
+    )
+    save(session)
+    if session.ranks.is_main and request is not None:
+        resume_config.write_config_atomic(session.config, request.config_path)
+
+
 # ---------------------------------------------------------------------------- the loop
-
-
-class StopFlag:
-    """SIGINT/SIGTERM ask the loop to checkpoint and stop after the current step."""
-
-    def __init__(self) -> None:
-        self.requested = ""
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = signal.Signals(signum).name
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def advance_bar(bar: tqdm, by_time: bool, state: TrainState) -> None:
@@ -178,8 +208,29 @@ def run(
     max_steps: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    stop: StopFlag | None = None,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
-    """Train until a step, time, epoch or early-stopping limit, or a stop signal."""
+    """Train until a step, time, epoch or early-stopping limit, or a stop signal.
+
+    ``on_step`` (rank 0) is called with the state after every completed step, e.g. to
+    measure the step rate; it must not change the state.
+    """
+    if stop is None:
+        with StopFlag() as own:
+            return _loop(session, own, max_steps, checkpoint_every, progress, on_step)
+    stop.raising = False  # from here a signal stops the loop after a checkpoint
+    return _loop(session, stop, max_steps, checkpoint_every, progress, on_step)
+
+
+def _loop(
+    session: Session,
+    stop: StopFlag,
+    max_steps: int | None,
+    checkpoint_every: int | None,
+    progress: bool,
+    on_step: Callable[[TrainState], None] | None = None,
+) -> TrainState:
     cfg, state = session.config.training, session.state
     max_steps = max_steps or cfg.max_steps
     checkpoint_every = checkpoint_every or cfg.checkpoint_every
@@ -197,7 +248,7 @@ def run(
         dynamic_ncols=True,
         smoothing=0.05,
     )
-    with StopFlag() as stop, logging_redirect_tqdm([log]):
+    with logging_redirect_tqdm([log]):
         while not (reason := stop_reason(session, max_steps)):
             started = time.perf_counter()
             result = train_step(session, next_batch(session))
@@ -229,6 +280,8 @@ def run(
             state.elapsed_seconds, stop_requested = distributed.agree_on_progress(
                 state.elapsed_seconds, bool(stop.requested), session.ranks, session.device
             )
+            if on_step is not None and result is not None and session.ranks.is_main:
+                on_step(state)
             if window_steps and (state.step % cfg.log_every == 0):
                 seconds = time.perf_counter() - window_start
                 record = {
@@ -277,12 +330,30 @@ def train(
     max_steps: int | None = None,
     checkpoint_every: int | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
-    """Start a new run in ``run_dir`` (which must not hold checkpoints yet)."""
+    """Start a new run in ``run_dir`` (which must not hold checkpoints yet).
+
+    A signal during start-up (data, vocabulary training) removes what this start wrote, so
+    the run directory is left as it was (or absent), then raises
+    :class:`~softalign.errors.Interrupted`; during training it stops after a checkpoint.
+    """
     if ckpt.list_checkpoints(run_dir):
         raise SoftalignError(f"{run_dir}: already holds a run; use --resume to continue it")
+    before = set(os.listdir(run_dir)) if run_dir.is_dir() else None
     try:
-        return run(prepare(config, run_dir, resume=False), max_steps, checkpoint_every, progress)
+        with StopFlag(raising=True) as stop:
+            try:
+                session = prepare(config, run_dir, resume=False)
+            except BaseException as exc:
+                if not stop.requested:
+                    raise
+                remove_new_files(run_dir, before)
+                if isinstance(exc, Interrupted):
+                    raise
+                # SentencePiece may turn the signal's exception into its own error
+                raise Interrupted(stop.signum) from None
+            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
     finally:
         distributed.stop()
 
@@ -294,12 +365,21 @@ def resume(
     checkpoint_every: int | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
+    on_step: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
-    """Continue the run in ``run_dir`` from its latest checkpoint."""
-    if not (run_dir / "config.yaml").is_file():
+    """Continue the run in ``run_dir`` from its newest intact checkpoint.
+
+    ``overrides`` may change only the keys :mod:`~softalign.train.resume_config` allows;
+    a changed ``RUN/config.yaml`` is refused (see there)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
-    config = load_config(run_dir / "config.yaml", overrides)
+    overrides = overrides or []
+    request = ResumeRequest(path, load_config(path), resume_config.set_keys(overrides))
+    config = load_config(path, overrides)
     try:
-        return run(prepare(config, run_dir, resume=True), max_steps, checkpoint_every, progress)
+        with StopFlag(raising=True) as stop:
+            session = prepare(config, run_dir, resume=True, request=request)
+            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
     finally:
         distributed.stop()

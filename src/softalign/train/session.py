@@ -1,8 +1,8 @@
 """A training session: the objects the loop works on, its progress, and its checkpoints.
 
 :func:`save` writes everything a resume needs (weights, optimizer, schedule, loss scale, every
-rank's RNG, the :class:`TrainState`) as one checkpoint of the run directory; :func:`restore`
-puts the latest one back into a freshly prepared :class:`Session`.
+rank's RNG, the :class:`TrainState`, the whole configuration) as one checkpoint of the run
+directory; :func:`restore` puts one back into a freshly prepared :class:`Session`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def save(session: Session) -> Path | None:
         "schedule": session.schedule.state_dict(),
         "param_groups": groups,
         "model_config": dataclasses.asdict(session.config.model),
+        "config": session.config.to_dict(),  # what resume compares RUN/config.yaml with
         "precision": session.precision.state_dict(),
     }
     path = ckpt.save_checkpoint(
@@ -91,18 +92,10 @@ def save(session: Session) -> Path | None:
     return path
 
 
-def restore(session: Session) -> None:
-    path = ckpt.latest_checkpoint(session.run_dir)
-    if path is None:
-        raise CheckpointError(f"{session.run_dir}: no checkpoint to resume from")
-    state = ckpt.read_state(path)
-    if "averaged_from" in state:
-        raise CheckpointError(
-            f"{path}: averaged weights (softalign average) without optimizer state: "
-            "they decode but cannot be trained further"
-        )
-    ckpt.load_weights(session.model, ckpt.load_tensors(path, "model.safetensors", state), path)
-    extra = ckpt.load_tensors(path, "optimizer.safetensors", state)
+def restore(session: Session, loaded: ckpt.Loaded) -> None:
+    """Put a checkpoint (see :func:`~softalign.checkpoint.load_newest_intact`) back."""
+    path, state, extra = loaded.path, loaded.state, loaded.extra
+    ckpt.load_weights(session.model, loaded.model, path)
     try:  # a state.json from another version, or edited by hand
         optimizer_from_flat(session.optimizer, extra, state["param_groups"])
         session.schedule.load_state_dict(state["schedule"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from typing import Any
 
@@ -42,6 +43,35 @@ def write_metrics(session: Session, record: dict[str, Any]) -> None:
             handle.write(json.dumps(record) + "\n")
     except OSError as exc:
         raise SoftalignError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def trim_metrics(session: Session) -> None:
+    """On resume, drop the ``metrics.jsonl`` rows past the restored step (written after the
+    checkpoint by a run that was then killed) and any torn last line, so that the steps the
+    resumed run does again are not recorded twice. Atomic: rewritten via a temporary file."""
+    path = session.run_dir / "metrics.jsonl"
+    if not session.ranks.is_main or not path.is_file():
+        return
+    kept, dropped = [], 0
+    try:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(step, int) and step <= session.state.step:
+                kept.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise SoftalignError(f"{path}: cannot rewrite ({exc.strerror or exc})") from None
+    if dropped:
+        log.info("%s: dropped %d rows past step %d", path.name, dropped, session.state.step)
 
 
 def accumulate_gradients(session: Session, indices: list[int], tokens: int) -> torch.Tensor:

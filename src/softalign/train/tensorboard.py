@@ -29,7 +29,9 @@ def tag(key: str) -> str:
 class TensorBoardLog:
     """One event-file writer for a run; :meth:`write` takes the ``metrics.jsonl`` records."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        """``purge_step``: on resume, the first step trained again; TensorBoard hides the
+        events a killed run wrote from there on (as ``metrics.jsonl`` drops its rows)."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -38,7 +40,7 @@ class TensorBoardLog:
                 "(pip install 'softalign[tensorboard]')"
             ) from None
         self.log_dir = log_dir
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         """Scalars of one record at ``record["step"]``, flushed (readable while training)."""

@@ -6,10 +6,13 @@ of training that is most of a recurrent layer's time. ``gru.c`` does a step's ga
 ``additive.c`` the additive attention's energies ``v · tanh(W s + U h)``, ``cross_entropy.c``
 the generator's label-smoothed cross-entropy and its gradient, ``best_words.c`` a search's k
 best words and their log-probabilities (see their headers for the equations). The library is
-compiled with the machine's C compiler (``$CC``, else ``cc``/``gcc``) for this CPU
-(``-march=native``) into ``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by
-the sources, the flags and the CPU's features, and written atomically, so concurrent processes
-may build it at once.
+compiled with the machine's C compiler (``$CC``, else ``cc``/``gcc``) for this CPU (flags
+per architecture: see ``flags.py``; ``SOFTALIGN_MARCH=x86-64-v3`` builds for an AVX2-only
+x86) into ``$SOFTALIGN_CACHE`` (default ``~/.cache/softalign``)/native, keyed by the
+sources, the flags, the compiler's predefined macros (its version and what ``native`` means
+here) and the CPU's features, and written atomically, so concurrent processes may build it
+at once. Python calls them only through ``calls.py``, whose wrappers check every tensor's
+device, dtype, shape and strides first (a mismatch is a ``ValueError``, never a crash).
 
 Without a compiler, or with ``SOFTALIGN_NATIVE=0``, :func:`kernels` is None and callers use
 PyTorch's own operators: same results up to rounding, slower.
@@ -27,12 +30,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from softalign.fast.native.flags import OPENMP, host_machine, kernel_flags, predefined_macros
+
 NAMES = ("gru.c", "additive.c", "cross_entropy.c", "best_words.c")
 SOURCES = [Path(__file__).with_name(name) for name in NAMES]
-HEADERS = [Path(__file__).with_name("bf16.h")]
-# -ffast-math lets gcc call glibc's vector expf/tanhf (libmvec) inside the loops
-FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp", "-fPIC"]
-FLAGS += ["-shared"]
+HEADERS = [Path(__file__).with_name(name) for name in ("bf16.h", "vector_math.h")]
+LIBRARY = ["-fPIC", "-shared"]
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 # gru_forward_step(rows, H, x, x_stride, x_low, g, low, b, h, h_stride, out, out_stride, copy,
@@ -77,20 +80,41 @@ def _cpu_features() -> str:
 
 
 def build(compiler: str, target_dir: Path) -> Path:
-    """Compile the sources into ``target_dir`` (once per sources, flags and CPU); the path."""
-    digest = hashlib.sha256(" ".join([compiler, *FLAGS, _cpu_features()]).encode())
+    """Compile the sources into ``target_dir`` (once per sources, flags, compiler and CPU); the
+    path. OpenMP variants are tried in the order of ``flags.OPENMP``; a library built before
+    with any of them is reused. Raises ``CalledProcessError`` when no variant builds."""
+    flags = kernel_flags(compiler)
+    digest = hashlib.sha256(
+        "\n".join([compiler, *flags, predefined_macros(compiler, flags), _cpu_features()]).encode()
+    )
     for source in SOURCES + HEADERS:
         digest.update(source.read_bytes())
-    target = target_dir / f"softalign-kernels-{platform.machine()}-{digest.hexdigest()[:16]}.so"
-    if target.exists():
-        return target
+    variants = []
+    for openmp in OPENMP:
+        key = digest.copy()
+        key.update(" ".join(openmp).encode())
+        name = f"softalign-kernels-{host_machine()}-{key.hexdigest()[:16]}.so"
+        variants.append(([*flags, *openmp, *LIBRARY], target_dir / name))
+    for _, target in variants:
+        if target.exists():
+            return target
     target_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
+    failure = None
+    for variant_flags, target in variants:
+        try:
+            _compile(compiler, variant_flags, target)
+            return target
+        except subprocess.CalledProcessError as error:
+            failure = error  # the next variant has fewer flags
+    raise failure
+
+
+def _compile(compiler: str, flags: list[str], target: Path) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        cmd = [compiler, *FLAGS, "-o", str(built), *map(str, SOURCES), "-lm"]
+        cmd = [compiler, *flags, "-o", str(built), *map(str, SOURCES), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
         os.replace(built, target)  # atomic: another process may have built it meanwhile
-    return target
 
 
 def available(tensor) -> bool:

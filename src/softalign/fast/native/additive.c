@@ -15,7 +15,6 @@
    and backward in as many more; here each row of T is made, used and (for training) stored
    while it is in the cache. fp32 throughout; rows of different sentences run in parallel. */
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 

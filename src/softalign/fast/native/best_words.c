@@ -15,10 +15,10 @@
    maximum is below b holds none of the k best: only the blocks reaching b are searched, in
    index order (ties keep the lower index). */
 
-#include <math.h>
 #include <stdint.h>
 
 #include "bf16.h"
+#include "vector_math.h"
 
 #define BLOCK 16
 
@@ -36,15 +36,32 @@ static inline void insert(float z, int64_t v, int64_t k, int64_t *found, float *
     where[at] = v;
 }
 
+/* The k best of row[0 .. V) into best / where, searching only the blocks whose maximum reaches
+   `bar` (all of them when `every`); the number found. */
+static int64_t search(const float *row, const float *block_max, int64_t V, int64_t blocks,
+                      float bar, int every, int64_t k, float *best, int64_t *where) {
+    int64_t found = 0;
+    for (int64_t b = 0; b < blocks; b++) {
+        if (!every && block_max[b] < bar) continue;
+        int64_t end = (b + 1) * BLOCK < V ? (b + 1) * BLOCK : V;
+        for (int64_t v = b * BLOCK; v < end; v++) insert(row[v], v, k, &found, best, where);
+    }
+    return found;
+}
+
 /* z: (rows, V) contiguous, bf16 if low; bias: (V) fp32 added to every row, or NULL;
-   values: (rows, k) fp32; indices: (rows, k) int64. */
+   values: (rows, k) fp32; indices: (rows, k) int64; 1 ≤ k ≤ V. No infinities are used as
+   sentinels: the last block is padded with a copy of its own first logit, so its maximum is
+   that of its real logits. A NaN in a row makes the bar meaningless: if the blocks searched
+   then hold fewer than k logits, the whole row is searched, so every output is written. */
 void best_words(int64_t rows, int64_t V, const void *z, int low, const float *bias, int64_t k,
                 float *values, int64_t *indices) {
     int64_t blocks = (V + BLOCK - 1) / BLOCK;
+    int64_t kept = k < blocks ? k : blocks; /* block maxima ranked to find the bar */
 #pragma omp parallel for schedule(static) if (rows * V >= 65536)
     for (int64_t i = 0; i < rows; i++) {
-        float row[blocks * BLOCK], block_max[blocks];
-        for (int64_t v = V; v < blocks * BLOCK; v++) row[v] = -INFINITY;
+        float row[blocks * BLOCK], block_max[blocks], top[kept];
+        int64_t unused[kept];
         if (low) {
             const bf16 *in = (const bf16 *)z + i * V;
             for (int64_t v = 0; v < V; v++) row[v] = from_bf16(in[v]);
@@ -54,30 +71,29 @@ void best_words(int64_t rows, int64_t V, const void *z, int low, const float *bi
         }
         if (bias)
             for (int64_t v = 0; v < V; v++) row[v] += bias[v];
-        float m = -INFINITY;
+        for (int64_t v = V; v < blocks * BLOCK; v++) row[v] = row[(blocks - 1) * BLOCK];
         for (int64_t b = 0; b < blocks; b++) {
             const float *block = row + b * BLOCK;
             float most = block[0];
-            for (int64_t j = 1; j < BLOCK; j++) most = block[j] > most ? block[j] : most;
+#pragma omp simd reduction(max : most)
+            for (int64_t j = 0; j < BLOCK; j++) most = block[j] > most ? block[j] : most;
             block_max[b] = most;
-            m = most > m ? most : m;
         }
+        float m = block_max[0];
+#pragma omp simd reduction(max : m)
+        for (int64_t b = 1; b < blocks; b++) m = block_max[b] > m ? block_max[b] : m;
         float sum = 0.0f;
         for (int64_t v = 0; v < V; v++) sum += expf(row[v] - m);
-        /* b: the k-th largest block maximum (k ≥ blocks: every block counts) */
-        float top[k];
-        int64_t unused[k], found = 0;
-        for (int64_t b = 0; b < blocks; b++) insert(block_max[b], b, k, &found, top, unused);
-        float bar = found == k ? top[k - 1] : -INFINITY;
+        /* bar: the k-th largest block maximum (k > blocks: every block counts) */
+        int64_t ranked = 0;
+        for (int64_t b = 0; b < blocks; b++) insert(block_max[b], b, kept, &ranked, top, unused);
+        int every = k > blocks;
+        float bar = top[kept - 1];
         float *best = values + i * k;
         int64_t *where = indices + i * k;
-        found = 0;
-        for (int64_t b = 0; b < blocks; b++) {
-            if (block_max[b] < bar) continue;
-            int64_t end = (b + 1) * BLOCK < V ? (b + 1) * BLOCK : V;
-            for (int64_t v = b * BLOCK; v < end; v++) insert(row[v], v, k, &found, best, where);
-        }
+        if (search(row, block_max, V, blocks, bar, every, k, best, where) < k)
+            search(row, block_max, V, blocks, bar, 1, k, best, where);
         float lse = m + logf(sum);
-        for (int64_t j = 0; j < found; j++) best[j] -= lse;
+        for (int64_t j = 0; j < k; j++) best[j] -= lse;
     }
 }

@@ -11,11 +11,11 @@
    logits (bf16 if low) while the row is in the cache. Rows from `real` on are padding: no loss,
    G = 0. The column sums of G (the bias gradient) are accumulated into db. */
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bf16.h"
+#include "vector_math.h"
 
 static void load(const void *z, int low, int64_t V, float *restrict row) {
     if (low)
@@ -27,6 +27,7 @@ static void load(const void *z, int low, int64_t V, float *restrict row) {
 /* the row's loss; its softmax left in `row` */
 static float softmax_row(float *restrict row, int64_t V, int64_t y, float eps) {
     float m = row[0], total = 0.0f, sum = 0.0f;
+#pragma omp simd reduction(max : m)
     for (int64_t v = 1; v < V; v++) m = row[v] > m ? row[v] : m;
     for (int64_t v = 0; v < V; v++) total += row[v];
     float target = row[y];

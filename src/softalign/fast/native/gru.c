@@ -18,13 +18,13 @@
    Rows are `stride` floats apart (a time step of a batch-first (B, T, ·) tensor), columns
    contiguous. Single-threaded: one step of a batch is a few hundred kilobytes.
 
-   Built by softalign/native/__init__.py with the machine's C compiler; loaded with ctypes. */
+   Built by softalign/fast/native/__init__.py with the machine's C compiler; loaded with ctypes. */
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bf16.h"
+#include "vector_math.h"
 
 static inline float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 
