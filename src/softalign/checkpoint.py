@@ -264,6 +264,49 @@ def best_checkpoint(run_dir: Path) -> Path | None:
     return path if (path / "state.json").is_file() else None
 
 
+def resolve_checkpoint(run_dir: Path, spec: str | Path | None = None) -> Path:
+    """The checkpoint directory ``spec`` names in ``run_dir``.
+
+    ``None`` means the best checkpoint, else the latest, else ``run_dir`` itself when it is an
+    exported model (weights and ``state.json`` at its top). ``"best"`` and ``"latest"`` mean
+    those; an integer is a training step (``1200`` -> ``checkpoints/step-00001200``); anything
+    else is a path, taken as given or, when that does not exist, inside ``run_dir/checkpoints``.
+    Raises :class:`CheckpointError` (one line) when nothing matches.
+    """
+    run_dir = Path(run_dir)
+    if spec is None or str(spec) == "":
+        found = best_checkpoint(run_dir) or latest_checkpoint(run_dir)
+        if found is None and (run_dir / "state.json").is_file():
+            found = run_dir  # an exported model: softalign export
+        if found is None:
+            raise CheckpointError(f"{run_dir}: no checkpoint found")
+        return found
+    text = str(spec)
+    if text == "best":
+        found = best_checkpoint(run_dir)
+        if found is None:
+            raise CheckpointError(f"{run_dir}: no best checkpoint (no best.json: never validated)")
+        return found
+    if text == "latest":
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise CheckpointError(f"{run_dir}: no checkpoint found")
+        return found
+    if text.isdigit():
+        path = run_dir / "checkpoints" / f"step-{int(text):08d}"
+        if not (path / "state.json").is_file():
+            steps = [int(STEP_DIR.match(p.name).group(1)) for p in list_checkpoints(run_dir)]
+            have = ", ".join(map(str, steps)) or "none"
+            raise CheckpointError(f"{run_dir}: no checkpoint of step {int(text)} (steps: {have})")
+        return path
+    for path in (Path(text), run_dir / "checkpoints" / text):
+        if (path / "state.json").is_file():
+            return path
+    raise CheckpointError(
+        f"{text}: not a checkpoint (use a step number, best, latest or a checkpoint directory)"
+    )
+
+
 def mark_best(run_dir: Path, checkpoint: Path, metrics: dict[str, Any]) -> None:
     try:
         write_json_atomic({"checkpoint": checkpoint.name, **metrics}, run_dir / "best.json")

@@ -32,9 +32,16 @@ SCHEDULES = ("plateau", "cosine", "linear")  # learning-rate schedules: train/sc
 
 @dataclass(frozen=True)
 class VocabConfig:
-    type: str = "unigram"  # SentencePiece model type: unigram | bpe
+    # SentencePiece model type: unigram | bpe; none = pre-segmented text (whitespace tokens,
+    # a word vocabulary of the ``size`` most frequent training tokens)
+    type: str = "unigram"
     size: int = 8000  # per side, or the joint size when ``joint``
     joint: bool = True  # one SentencePiece model for both sides (else one per side)
+    # an existing SentencePiece model instead of training one, for both sides (joint: true);
+    # relative to data.dir; its special ids are mapped onto softalign's
+    model: str = ""
+    src_model: str = ""  # an existing source SentencePiece model (with tgt_model; joint: false)
+    tgt_model: str = ""  # an existing target SentencePiece model (with src_model; joint: false)
     character_coverage: float = 1.0  # share of characters the vocabulary must cover
     # SentencePiece learns from a random sample of this many training sentences (reservoir
     # sampling while it reads), so vocabulary training memory does not grow with the corpus
@@ -119,6 +126,7 @@ class TrainingConfig:
     threads: int = 0  # torch CPU threads; 0 = all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     backend: str = "auto"  # auto | reference | fast: what computes the model (softalign/backend.py)
+    tensorboard: bool = False  # also write TensorBoard event files into RUN/tb
 
 
 @dataclass(frozen=True)
@@ -196,8 +204,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return from_dict(apply_overrides(raw, parse_overrides(overrides or [])))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["model.attention=dot", ...]`` -> ``{"model.attention": "dot"}`` (values as YAML)."""
     parsed = {}
-    for item in overrides or []:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}': expected key=value")
@@ -205,7 +218,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
             parsed[key.strip()] = parse_yaml(value) if value.strip() else ""
         except yaml.YAMLError:
             parsed[key.strip()] = value
-    return from_dict(apply_overrides(raw, parsed))
+    return parsed
+
+
+def decoding_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set decoding.KEY=VALUE`` items of a decoding command -> ``{KEY: VALUE}``.
+
+    Only the ``decoding`` section can change after training (the rest made the weights);
+    any other key, or an unknown decoding key, is a :class:`ConfigError` naming it. Values
+    are checked when applied (:meth:`RunConfig.replace`)."""
+    known = [f.name for f in dataclasses.fields(DecodingConfig)]
+    result = {}
+    for dotted, value in parse_overrides(items).items():
+        section, _, name = dotted.partition(".")
+        if section != "decoding":
+            raise ConfigError(
+                f"--set {dotted}: only decoding.* keys can be set here "
+                f"({', '.join('decoding.' + k for k in known)})"
+            )
+        if name not in known:
+            raise ConfigError(f"config key '{dotted}': unknown key")
+        result[name] = value
+    return result
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +326,12 @@ def _require(condition: bool, key: str, message: str) -> None:
 def validate(config: RunConfig) -> None:
     """Reject impossible values, naming the key."""
     d, m, t, dec = config.data, config.model, config.training, config.decoding
-    _require(d.vocab.type in ("unigram", "bpe"), "data.vocab.type", "must be unigram or bpe")
+    _require(
+        d.vocab.type in ("unigram", "bpe", "none"),
+        "data.vocab.type",
+        "must be unigram, bpe or none",
+    )
+    _validate_vocab_models(d.vocab)
     _require(d.vocab.size >= 16, "data.vocab.size", "must be at least 16")
     _require(0 < d.vocab.character_coverage <= 1, "data.vocab.character_coverage", "in (0, 1]")
     _require(d.vocab.sample_sentences >= 1000, "data.vocab.sample_sentences", "must be >= 1000")
@@ -372,6 +411,21 @@ def validate(config: RunConfig) -> None:
     _require(dec.max_length >= 1, "decoding.max_length", "must be positive")
     _require(dec.batch_tokens >= 1, "decoding.batch_tokens", "must be positive")
     _require(dec.precision in PRECISIONS, "decoding.precision", f"must be {_one_of(PRECISIONS)}")
+
+
+def _validate_vocab_models(v: VocabConfig) -> None:
+    """``model`` (joint) or ``src_model`` + ``tgt_model`` (not joint), not with type none."""
+    per_side = bool(v.src_model or v.tgt_model)
+    if v.model or per_side:
+        key = "data.vocab.model" if v.model else "data.vocab.src_model"
+        _require(v.type != "none", key, "a SentencePiece model cannot go with type none")
+    if v.model:
+        _require(not per_side, "data.vocab.model", "give model or src_model/tgt_model, not both")
+        _require(v.joint, "data.vocab.model", "one model for both sides needs joint: true")
+    if per_side:
+        _require(bool(v.src_model), "data.vocab.src_model", "needed with data.vocab.tgt_model")
+        _require(bool(v.tgt_model), "data.vocab.tgt_model", "needed with data.vocab.src_model")
+        _require(not v.joint, "data.vocab.joint", "must be false with src_model/tgt_model")
 
 
 def save_config(config: RunConfig, path: Path) -> None:

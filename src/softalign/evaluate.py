@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -24,16 +25,26 @@ def evaluate_files(
     hypotheses_path: str | Path | None = None,
     precision: str | None = None,
     progress: bool = False,
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> dict[str, float | str | int]:
     """Translate ``src_path`` and score it against ``ref_path``: BLEU, chrF, perplexity.
 
     ``hypotheses_path`` is written whole or not at all (see :mod:`softalign.outputs`);
-    ``progress`` shows a bar of the sentences translated on stderr."""
+    ``progress`` shows a bar of the sentences translated on stderr; ``checkpoint`` and
+    ``decoding`` are :meth:`Translator.load`'s."""
     from softalign.data.corpus import read_parallel
     from softalign.loss import corpus_loss
     from softalign.translator import Translator
 
-    translator = Translator.load(run_dir, device=device, backend=backend, precision=precision)
+    translator = Translator.load(
+        run_dir,
+        checkpoint,
+        device=device,
+        backend=backend,
+        precision=precision,
+        decoding=decoding,
+    )
     pairs = read_parallel(src_path, ref_path)
     started = time.perf_counter()
     with tqdm(

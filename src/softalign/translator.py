@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from softalign.data.vocab import SubwordVocab
 from softalign.decoding.options import check_search_options
 from softalign.decoding.search import decode_ids
 from softalign.device import pick_device
-from softalign.errors import CheckpointError, require_texts
+from softalign.errors import CheckpointError, SoftalignError, require_texts
 from softalign.loading import load_model
 from softalign.model.seq2seq import Seq2Seq
 from softalign.model_size import check_model_fits
@@ -95,12 +96,15 @@ class Translator:
         device: str = "auto",
         precision: str | None = None,
         backend: str = "auto",
+        decoding: dict[str, Any] | None = None,
     ) -> Translator:
-        """Load the best checkpoint of a run (else its latest, or the one named).
+        """Load the best checkpoint of a run (else its latest, or the one named: see
+        :func:`~softalign.checkpoint.resolve_checkpoint`).
 
         ``precision`` (fp32, bf16, fp16, auto) overrides the run's ``decoding.precision``; one
         this device cannot run is an error here rather than at the first sentence.
-        ``backend`` (auto, reference, fast: see ``softalign/backend.py``) computes the model."""
+        ``backend`` (auto, reference, fast: see ``softalign/backend.py``) computes the model.
+        ``decoding`` overrides other decoding keys (``{"max_length": 50}``)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise CheckpointError(f"{run_dir}: run directory not found")
@@ -109,13 +113,9 @@ class Translator:
         config = load_config(run_dir / "config.yaml")
         if precision is not None:
             config = config.replace(**{"decoding.precision": precision})
-        path = (
-            Path(checkpoint)
-            if checkpoint
-            else (ckpt.best_checkpoint(run_dir) or ckpt.latest_checkpoint(run_dir))
-        )
-        if path is None:
-            raise CheckpointError(f"{run_dir}: no checkpoint found")
+        if decoding:
+            config = config.replace(**{f"decoding.{k}": v for k, v in decoding.items()})
+        path = ckpt.resolve_checkpoint(run_dir, checkpoint)  # None, best, latest, STEP, PATH
         src_vocab, tgt_vocab = load_vocabs(run_dir, config.data.vocab.joint)
         target = pick_device(device)
         resolve_precision(config.decoding.precision, target, "decoding.precision")  # fail early
@@ -143,8 +143,12 @@ class Translator:
         max_source_tokens: int | None = None,
         attention: bool = True,
         progress: Callable[[int], None] | None = None,
+        prefix: list[str] | None = None,
     ) -> list[Translation]:
         """Translate a list of sentences; an empty (or blank) one gives an empty translation.
+
+        ``prefix``: one target text per sentence (or "") that each translation must start
+        with; the search continues after it (see ``decoding/prefix.py``).
 
         Sources longer than ``max_source_tokens`` subwords (default ``decoding.max_length``)
         are truncated, with a warning, so memory stays bounded. ``attention=False`` leaves
@@ -179,6 +183,7 @@ class Translator:
             attention=attention,
             cache=self.decoding_cache,
             progress=progress,
+            prefixes=None if prefix is None else self._prefix_ids(prefix, texts, present),
         )
         if progress is not None and len(present) < len(texts):
             progress(len(texts) - len(present))  # the empty sentences
@@ -192,6 +197,16 @@ class Translator:
                 nbest=[self._candidate(h, next(texts_found)) for h in hypotheses],
             )
         return results
+
+    def _prefix_ids(
+        self, prefix: list[str], texts: list[str], present: list[int]
+    ) -> list[list[int]]:
+        """Target ids of the prefixes of the sentences ``present`` (cut to max_length)."""
+        require_texts(prefix, "Translator.translate", "prefix")
+        if len(prefix) != len(texts):
+            raise SoftalignError(f"{len(texts)} sentences but {len(prefix)} prefixes")
+        ids = self.tgt_vocab.encode([prefix[i].strip() for i in present])
+        return [s[: self.config.decoding.max_length] for s in ids]
 
     def _candidate(self, hypothesis, text: str) -> Candidate:
         attention = None if hypothesis.attention is None else hypothesis.attention.float().numpy()

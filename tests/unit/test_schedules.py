@@ -41,7 +41,8 @@ def test_the_equations_in_the_docstring():
     linear = budget("linear", max_steps=100)
     for step in (0, 25, 50, 75, 100):
         p = step / 100
-        assert cosine.lr(step) == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * p)) / 2)
+        half_cosine = (1 + math.cos(math.pi * p)) / 2
+        assert cosine.lr(step) == pytest.approx(1e-5 + (1e-3 - 1e-5) * half_cosine)
         assert linear.lr(step) == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 - p))
 
 

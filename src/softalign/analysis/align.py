@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,11 +95,19 @@ def align_files(
     one_index: bool = False,
     device: str = "auto",
     backend: str = "auto",
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> int:
     """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
     pairs = read_parallel(src_path, tgt_path)
-    translator = Translator.load(run_dir, device=device, backend=backend)
-    reverse = Translator.load(reverse_run, device=device, backend=backend) if reverse_run else None
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
+    reverse = (
+        Translator.load(reverse_run, device=device, backend=backend, decoding=decoding)
+        if reverse_run
+        else None
+    )
     if reverse is not None:
         check_reverse(translator, reverse)
     links = align_pairs(

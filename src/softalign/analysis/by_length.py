@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from softalign.errors import SoftalignError
 from softalign.metrics import Scores, score_corpus
@@ -107,13 +108,22 @@ def evaluate_by_length(
     device: str = "auto",
     backend: str = "auto",
     precision: str | None = None,
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> LengthReport:
     """Translate ``src_path`` with a run and score it overall and per length bucket."""
     from softalign.data.corpus import read_parallel
     from softalign.translator import Translator
 
     pairs = read_parallel(src_path, ref_path)
-    translator = Translator.load(run_dir, device=device, backend=backend, precision=precision)
+    translator = Translator.load(
+        run_dir,
+        checkpoint,
+        device=device,
+        backend=backend,
+        precision=precision,
+        decoding=decoding,
+    )
     hypotheses = [
         t.text for t in translator.translate(pairs.src, beam=beam, length_penalty=length_penalty)
     ]

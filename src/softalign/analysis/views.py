@@ -129,11 +129,15 @@ def draw_heatmaps(
     beam: int | None = None,
     device: str = "auto",
     backend: str = "auto",
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Translate (or force-decode ``references``) and write one heatmap per sentence."""
     if references is not None and len(references) != len(sources):
         raise SoftalignError(f"{len(sources)} source sentences but {len(references)} references")
     paths = [check_image_path(path) for path in paths]
-    translator = Translator.load(run_dir, device=device, backend=backend)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
     views = attention_views(translator, sources, references, granularity=granularity, beam=beam)
     return write_heatmaps(views, paths)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from softalign.config import decoding_overrides
 from softalign.decoding.options import check_search_options
 from softalign.errors import SoftalignError
 from softalign.outputs import check_output, write_text
@@ -39,6 +40,8 @@ def cmd_evaluate_by_length(args: argparse.Namespace) -> int:
         device=args.device,
         backend=args.backend,
         precision=args.precision,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     if args.output:
         write_text(args.output, "".join(h + "\n" for h in report.hypotheses))
@@ -85,6 +88,8 @@ def cmd_attention(args: argparse.Namespace) -> int:
         beam=args.beam,
         device=args.device,
         backend=args.backend,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     for path in written:
         print(path)
@@ -114,6 +119,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         one_index=args.one_index,
         device=args.device,
         backend=args.backend,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     return 0
 

@@ -15,6 +15,7 @@ from softalign.cli.analysis_commands import (
     cmd_study,
 )
 from softalign.cli.info_command import cmd_info
+from softalign.cli.run_commands import cmd_average, cmd_export, cmd_plot
 from softalign.cli.train_commands import cmd_corpus, cmd_demo, cmd_preprocess, cmd_train
 from softalign.cli.translate_commands import cmd_evaluate, cmd_serve, cmd_translate
 from softalign.config import BACKENDS, PRECISIONS
@@ -74,9 +75,30 @@ def _add_precision_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint`` and ``--set decoding.*``: which weights of the run, how to decode."""
+    p.add_argument(
+        "--checkpoint",
+        metavar="STEP|best|latest|PATH",
+        help="which checkpoint of the run (default: best, else latest)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="decoding.KEY=VALUE",
+        help="override a decoding key of the run's config, e.g. --set decoding.max_length=50",
+    )
+
+
 def _add_translate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("translate", help="translate text with a trained run")
-    p.add_argument("run_dir")
+    p = sub.add_parser("translate", help="translate text with a trained run (or an ensemble)")
+    p.add_argument(
+        "run_dir",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run directory or exported model; several: an ensemble (probabilities averaged)",
+    )
     p.add_argument("-i", "--input", default="-", help="input file, - for stdin (default)")
     p.add_argument("-o", "--output", default="-", help="output file, - for stdout (default)")
     p.add_argument("--beam", type=int, help="beam size (1 = greedy; default from config)")
@@ -89,6 +111,12 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_model_options(p)
+    p.add_argument(
+        "--prefix",
+        metavar="FILE",
+        help="target prefixes, one per input line: each translation starts with its line",
+    )
     p.add_argument(
         "--attention",
         metavar="FILE.jsonl",
@@ -101,14 +129,17 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="BLEU, chrF and perplexity on a test set")
     p.add_argument("run_dir")
-    p.add_argument("--src", required=True, help="source file (plain or .gz)")
+    p.add_argument(
+        "-i", "--input", "--src", dest="src", required=True, help="source file (plain or .gz)"
+    )
     p.add_argument("--ref", required=True, help="reference file (plain or .gz)")
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--length-penalty", type=float, help="GNMT alpha (default from config)")
-    p.add_argument("--output", help="also write the hypotheses to this file")
+    p.add_argument("-o", "--output", help="also write the hypotheses to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     _add_precision_option(p)
+    _add_model_options(p)
     p.add_argument(
         "--by-length",
         action="store_true",
@@ -204,7 +235,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     p.add_argument("sentence", nargs="?", help="one source sentence (or use --input)")
     p.add_argument("--ref", help="force-decode this target instead of translating")
     p.add_argument("-o", "--output", help="image for the one sentence (.png or .svg)")
-    p.add_argument("--input", help="file of source sentences, one heatmap each")
+    p.add_argument("-i", "--input", help="file of source sentences, one heatmap each")
     p.add_argument("--refs", help="with --input: file of targets to force-decode")
     p.add_argument("--outdir", help="with --input: folder for 0001.png, 0002.png, ...")
     p.add_argument("--format", choices=("png", "svg"), default="png", help="with --outdir")
@@ -216,6 +247,7 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--beam", type=int, help="beam size (default from config)")
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     _add_backend_option(p)
     p.set_defaults(func=cmd_attention)
 
@@ -223,7 +255,14 @@ def _add_attention(sub: argparse._SubParsersAction) -> None:
 def _add_align(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="word alignments (Pharaoh i-j) from attention")
     p.add_argument("run_dir", help="model trained source -> target")
-    p.add_argument("--src", required=True, help="tokenized source sentences, one per line")
+    p.add_argument(
+        "-i",
+        "--input",
+        "--src",
+        dest="src",
+        required=True,
+        help="tokenized source sentences, one per line",
+    )
     p.add_argument("--tgt", required=True, help="tokenized target sentences, one per line")
     p.add_argument("-o", "--output", required=True, help="Pharaoh alignment file to write")
     p.add_argument("--method", choices=("argmax", "threshold"), default="argmax")
@@ -239,6 +278,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--one-index", action="store_true", help="write 1-indexed positions")
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     _add_backend_option(p)
     p.set_defaults(func=cmd_align)
 
@@ -255,7 +295,9 @@ def _add_aer(sub: argparse._SubParsersAction) -> None:
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="BLEU/chrF of several runs, overall and by length")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--src", required=True, help="source file (plain or .gz)")
+    p.add_argument(
+        "-i", "--input", "--src", dest="src", required=True, help="source file (plain or .gz)"
+    )
     p.add_argument("--ref", required=True, help="reference file (plain or .gz)")
     _add_bucket_options(p, default_plot="compare_by_length.png")
     p.add_argument("--beam", type=int, help="beam size (default from each config)")
@@ -266,12 +308,62 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "average", help="average the weights of several checkpoints into a new run directory"
+    )
+    p.add_argument("run_dir")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, metavar="N", help="the newest N checkpoints")
+    which.add_argument("--steps", metavar="A,B,...", help="these steps (or best, latest)")
+    p.add_argument("-o", "--output", required=True, help="run directory to write")
+    p.set_defaults(func=cmd_average)
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot", help="learning curves of runs: loss, validation loss and BLEU vs step and time"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "-o", "--output", default="curves.png", help="image to write, .png or .svg (curves.png)"
+    )
+    p.set_defaults(func=cmd_plot)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="a checkpoint as a shareable model folder (weights, vocabularies, card)"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("-o", "--output", required=True, help="folder to write (must not exist)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="STEP|best|latest|PATH",
+        help="which checkpoint of the run (default: best, else latest)",
+    )
+    p.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="FILE.json",
+        help="a 'softalign evaluate --json' result to put on the model card (repeatable)",
+    )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write the encoder and one decoder step as ONNX graphs (needs [onnx])",
+    )
+    p.set_defaults(func=cmd_export)
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="REST API and attention explorer page (needs [serve])")
     p.add_argument("run_dir")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--device", default="auto")
+    _add_model_options(p)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-batch", type=int, default=64, help="sentences per model call (64)")
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="wait for more requests (5 ms)")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from softalign.cli.analysis_commands import cmd_evaluate_by_length
+from softalign.config import decoding_overrides
 from softalign.decoding.options import check_search_options
 from softalign.errors import SoftalignError
 from softalign.outputs import STDIO, atomic_output, check_output, open_output
@@ -44,17 +46,32 @@ def cmd_translate(args: argparse.Namespace) -> int:
     in chunks of :data:`CHUNK` lines from a file; outputs written whole (see outputs.py)."""
     from softalign.analysis.views import attention_record
     from softalign.data.stream import input_batches
+    from softalign.decoding.ensemble import load_ensemble
     from softalign.translator import Translator
 
     check_search_options(args.beam, args.nbest, args.length_penalty)  # before loading the run
+    decoding = decoding_overrides(args.set)
+    if args.prefix == STDIO and args.input == STDIO:
+        raise SoftalignError("--prefix -: the input is standard input already (give -i FILE)")
+    if args.prefix and args.prefix != STDIO and not os.path.exists(args.prefix):
+        raise SoftalignError(f"{args.prefix}: file not found")
     if args.output != STDIO:
-        check_output(args.output, inputs=[args.input])
+        check_output(args.output, inputs=[args.input, args.prefix])
     if args.attention:
-        check_output(args.attention, inputs=[args.input, args.output], what="attention")
-    translator = Translator.load(
-        args.run_dir, device=args.device, precision=args.precision, backend=args.backend
+        check_output(
+            args.attention, inputs=[args.input, args.output, args.prefix], what="attention"
+        )
+    load = Translator.load if len(args.run_dir) == 1 else load_ensemble
+    translator = load(
+        args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir,
+        args.checkpoint,
+        device=args.device,
+        precision=args.precision,
+        backend=args.backend,
+        decoding=decoding,
     )
     batches, live = input_batches(args.input, CHUNK)  # "-" is stdin, checked like a file
+    prefixes = PrefixLines(args.prefix) if args.prefix else None
     shown = not live and sys.stderr.isatty() and not (args.output == STDIO and sys.stdout.isatty())
     index = 0
     with (
@@ -70,6 +87,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 length_penalty=args.length_penalty,
                 attention=attention_out is not None,  # collected only when written
                 progress=bar.update,
+                prefix=None if prefixes is None else prefixes.take(len(batch)),
             )
             for translation in translations:
                 if attention_out is not None:
@@ -79,7 +97,30 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 if live:
                     out.flush()
                 index += 1
+        if prefixes is not None:
+            prefixes.check_finished()
     return 0
+
+
+class PrefixLines:
+    """The lines of ``translate --prefix FILE``, taken as many at a time as input lines
+    arrive (line i starts the translation of input line i; an empty line: no prefix)."""
+
+    def __init__(self, path: str) -> None:
+        from softalign.data.corpus import iter_lines
+
+        self.path = path
+        self.lines = iter_lines(path)
+
+    def take(self, count: int) -> list[str]:
+        taken = [line for _, line in zip(range(count), self.lines, strict=False)]
+        if len(taken) < count:
+            raise SoftalignError(f"{self.path}: fewer lines than the input")
+        return taken
+
+    def check_finished(self) -> None:
+        if next(self.lines, None) is not None:
+            raise SoftalignError(f"{self.path}: more lines than the input")
 
 
 def _output_lines(index: int, translation: Translation, nbest: int) -> str:
@@ -107,6 +148,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         hypotheses_path=args.output,
         precision=args.precision,
         progress=sys.stderr.isatty(),
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     if args.json:
         print(json.dumps(result))
@@ -152,5 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_wait_ms=args.batch_wait_ms,
         round_work=args.round_work,
         threads=args.threads,
+        checkpoint=args.checkpoint,
+        decoding=decoding_overrides(args.set),
     )
     return 0

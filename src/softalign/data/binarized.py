@@ -31,7 +31,7 @@ from softalign.data.corpus import ParallelText, drop_empty_and_long, iter_lines,
 from softalign.data.dataset import CHARS_PER_TOKEN_LIMIT, EncodedSplit, vocab_paths
 from softalign.data.sources import load_source, load_splits, resolve
 from softalign.data.vocab import SubwordVocab
-from softalign.errors import DataError
+from softalign.errors import ConfigError, DataError
 
 log = logging.getLogger("softalign")
 
@@ -96,6 +96,9 @@ def _train_text_chunks(config: RunConfig) -> Iterator[ParallelText]:
 
 def _train_vocabs(config: RunConfig, out_dir: Path) -> tuple[SubwordVocab, SubwordVocab]:
     v = config.data.vocab
+    if v.type == "none" or v.model or v.src_model:
+        key = "data.vocab.type" if v.type == "none" else "data.vocab.model"
+        raise ConfigError(f"config key '{key}': preprocess trains SentencePiece models only")
     src_sentences = lambda: (s for chunk in _train_text_chunks(config) for s in chunk.src)  # noqa: E731
     tgt_sentences = lambda: (t for chunk in _train_text_chunks(config) for t in chunk.tgt)  # noqa: E731
     train = lambda lines, name: SubwordVocab.train(  # noqa: E731

@@ -1,7 +1,11 @@
 """Subword vocabularies with SentencePiece; the special ids live here and nowhere else.
 
 Every model file is trained with ``pad=0, unk=1, bos=2, eos=3`` so that the rest of the code
-can use the constants below. Output ids are decoded (detokenized) back to plain text.
+can use the constants below. A model brought by the user (``data.vocab.model``) may number
+its specials otherwise (SentencePiece's default is ``unk=0, bos=1, eos=2``, no pad): its ids
+are then mapped onto ours (specials first, the other pieces in their order). Output ids are
+decoded (detokenized) back to plain text. Pre-segmented text (``data.vocab.type: none``) uses
+:class:`~softalign.data.words.WordVocab` instead, with the same interface.
 
 Training is reproducible: a corpus larger than ``sample_sentences`` is sampled here, with a
 seeded generator (:func:`seeded_sample`), and SentencePiece reads the sample in order with its
@@ -18,11 +22,13 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from softalign.errors import CheckpointError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+SPECIAL_PIECES = ("<pad>", "<unk>", "<s>", "</s>")  # in the order of the ids above
 
 
 def as_utf8(text: str) -> str:
@@ -58,6 +64,9 @@ class SubwordVocab:
     def __init__(self, processor: spm.SentencePieceProcessor, path: Path) -> None:
         self.processor = processor
         self.path = path
+        # None when the model numbers its specials as we do; else our id -> its id (-1 where
+        # it lacks that special) and its id -> ours, as lists (cheap to index per token)
+        self.to_model, self.from_model = _id_maps(processor)
 
     @classmethod
     def train(
@@ -110,26 +119,54 @@ class SubwordVocab:
             processor.Load(str(path))
         except (OSError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: not a valid SentencePiece model ({exc})") from None
-        if (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()) != (
-            PAD_ID,
-            UNK_ID,
-            BOS_ID,
-            EOS_ID,
-        ):
-            raise CheckpointError(f"{path}: special ids differ from pad=0 unk=1 bos=2 eos=3")
+        if processor.unk_id() < 0:
+            raise CheckpointError(f"{path}: SentencePiece model without an unknown-word id")
         return cls(processor, path)
 
     def __len__(self) -> int:
+        if self.to_model is not None:
+            return len(self.to_model)
         return self.processor.get_piece_size()
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Subword ids of each text (no BOS/EOS); any str is accepted (see :func:`as_utf8`)."""
-        return self.processor.encode([as_utf8(t) for t in texts], out_type=int)
+        ids = self.processor.encode([as_utf8(t) for t in texts], out_type=int)
+        if self.from_model is None:
+            return ids
+        ours = self.from_model
+        return [[ours[i] for i in seq] for seq in ids]
 
     def decode(self, ids: list[list[int]]) -> list[str]:
         """Detokenized text of each id sequence (special ids are dropped)."""
-        return self.processor.decode([[i for i in seq if i > EOS_ID] for seq in ids])
+        theirs = self.to_model
+        if theirs is None:
+            return self.processor.decode([[i for i in seq if i > EOS_ID] for seq in ids])
+        return self.processor.decode([[theirs[i] for i in seq if i > EOS_ID] for seq in ids])
 
     def pieces(self, ids: list[int]) -> list[str]:
         """The subword strings of ``ids`` (for attention labels)."""
-        return self.processor.id_to_piece(list(ids))
+        if self.to_model is None:
+            return self.processor.id_to_piece(list(ids))
+        theirs = [self.to_model[i] for i in ids]
+        return [
+            SPECIAL_PIECES[i] if t < 0 else self.processor.id_to_piece(t)
+            for i, t in zip(ids, theirs, strict=True)
+        ]
+
+
+def _id_maps(processor: spm.SentencePieceProcessor) -> tuple[list[int] | None, list[int] | None]:
+    """(our id -> model id, model id -> our id), or (None, None) when they are the same.
+
+    Our ids 0..3 are the model's pad, unk, bos, eos (-1 where it has none); then come its
+    other pieces in their order: with ``unk=0, bos=1, eos=2`` and no pad, model id k > 2 is
+    our id k + 1."""
+    specials = [processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()]
+    if specials == [PAD_ID, UNK_ID, BOS_ID, EOS_ID]:
+        return None, None
+    size = processor.get_piece_size()
+    taken = {i for i in specials if i >= 0}
+    to_model = np.array(specials + [i for i in range(size) if i not in taken])
+    from_model = np.full(size, UNK_ID)
+    present = np.flatnonzero(to_model >= 0)
+    from_model[to_model[present]] = present
+    return to_model.tolist(), from_model.tolist()

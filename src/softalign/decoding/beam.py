@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from softalign.data.vocab import BOS_ID, EOS_ID
+from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import gnmt_length_penalty
+from softalign.decoding.prefix import force_rows
 from softalign.model.seq2seq import Seq2Seq
 
 
@@ -182,9 +183,12 @@ def beam_search(
     length_penalty: float = 0.0,
     nbest: int = 1,
     keep_attention: bool = True,
+    prefix: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Up to ``nbest`` hypotheses per source row, best first; ``keep_attention=False``: without
-    their attention (the search then keeps no (rows, steps, src_len) history)."""
+    their attention (the search then keeps no (rows, steps, src_len) history).
+    ``prefix`` (batch, P): forced first words, PAD_ID where free (see ``decoding/prefix.py``):
+    while it lasts, the search reads every word's log-probability (``model.step``)."""
     batch = src.size(0)
     state = model.start(src, src_lengths).repeat(beam)  # the beams share their source
     search = BeamSearch(
@@ -199,8 +203,17 @@ def beam_search(
     )
     tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=src.device)
     while True:  # each hypothesis's K+1 best words (fewer if the vocabulary is smaller)
-        word_scores, word_rows, weights, state = model.step_best(tokens, state, beam + 1)
-        select = search.advance_best(word_scores, word_rows, weights if keep_attention else None)
+        if prefix is not None and search.step < prefix.size(1):
+            # (alive rows,) the prefix word of each hypothesis row's sentence at this step
+            forced = prefix[search.sentences, search.step].repeat_interleave(beam)
+            log_probs, weights, state = model.step(tokens, state)
+            log_probs = force_rows(log_probs, model.output_rows(forced), forced != PAD_ID)
+            select = search.advance(log_probs, weights if keep_attention else None)
+        else:
+            word_scores, word_rows, weights, state = model.step_best(tokens, state, beam + 1)
+            select = search.advance_best(
+                word_scores, word_rows, weights if keep_attention else None
+            )
         if search.done:
             return search.results()
         state = state.select(select, search.kept)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from softalign.data.vocab import BOS_ID, EOS_ID
+from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from softalign.decoding.hypothesis import Hypothesis
+from softalign.decoding.prefix import force_rows
 from softalign.model.seq2seq import Seq2Seq
+from softalign.model.state import DecoderState
 
 
 @torch.no_grad()
@@ -16,6 +18,7 @@ def greedy_search(
     src_lengths: torch.Tensor,
     max_lengths: torch.Tensor,
     keep_attention: bool = True,
+    prefix: torch.Tensor | None = None,
 ) -> list[Hypothesis]:
     """One hypothesis per source row. src: (batch, src_len); max_lengths: (batch,).
 
@@ -23,6 +26,7 @@ def greedy_search(
     (``model.worth_compacting``; the reference: at once): until then an ended sentence keeps
     computing, and what it writes after its end is ignored.
     ``keep_attention=False``: the hypotheses carry no attention (none is collected).
+    ``prefix`` (batch, P): forced first words, PAD_ID where free (see ``decoding/prefix.py``).
     """
     batch = src.size(0)
     device = src.device
@@ -37,9 +41,12 @@ def greedy_search(
     log_probs = torch.zeros(batch, steps, device=device)
     attention = None
     for t in range(steps):
-        best, rows, weights, state = model.step_best(tokens, state, 1)
-        best, rows = best.squeeze(1), rows.squeeze(1)  # (state rows,)
-        tokens = model.output_words(rows)
+        if prefix is not None and t < prefix.size(1):
+            best, tokens, weights, state = forced_step(model, tokens, state, prefix[alive, t])
+        else:
+            best, rows, weights, state = model.step_best(tokens, state, 1)
+            best, rows = best.squeeze(1), rows.squeeze(1)  # (state rows,)
+            tokens = model.output_words(rows)
         words[alive, t] = tokens
         log_probs[alive, t] = best
         if weights is not None and keep_attention:
@@ -70,3 +77,15 @@ def greedy_search(
             )
         )
     return hypotheses
+
+
+def forced_step(
+    model: Seq2Seq, tokens: torch.Tensor, state: DecoderState, forced: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, DecoderState]:
+    """A greedy step where rows with a prefix word (``forced`` (rows,), PAD_ID: free) take it:
+    (log-probability (rows,), words (rows,), attention, state)."""
+    log_probs, weights, state = model.step(tokens, state)
+    active = forced != PAD_ID
+    log_probs = force_rows(log_probs, model.output_rows(forced), active)
+    best, rows = log_probs.max(dim=-1)
+    return best, torch.where(active, forced, model.output_words(rows)), weights, state

@@ -11,6 +11,7 @@ from softalign.decoding.beam import beam_search
 from softalign.decoding.greedy import greedy_search
 from softalign.decoding.hypothesis import Hypothesis
 from softalign.decoding.penalties import max_output_lengths
+from softalign.decoding.prefix import prefix_tensor, restore_prefix
 from softalign.model.seq2seq import Seq2Seq
 from softalign.precision import autocast, resolve_precision
 
@@ -30,6 +31,7 @@ def decode_ids(
     attention: bool = True,
     cache: dict | None = None,
     progress: Callable[[int], None] | None = None,
+    prefixes: Sequence[Sequence[int]] | None = None,
 ) -> list[list[Hypothesis]]:
     """Hypotheses (best first, up to ``nbest``) for every non-empty id sequence, in order.
 
@@ -40,6 +42,8 @@ def decode_ids(
     The search runs inside ``model.decoding(cache)``: a backend's per-search state (the fast
     backend's packed weights), kept across calls in ``cache`` when given.
     ``progress(n)``, if given, is called after each batch with its number of sentences.
+    ``prefixes``: forced first target ids of every sequence (see ``decoding/prefix.py``); a
+    sentence's length limit then leaves room for one word after its prefix.
     """
     device = torch.device(device)
     precision = resolve_precision(precision, device, "decoding.precision")
@@ -54,10 +58,17 @@ def decode_ids(
         for indices in token_batches([len(s) for s in src_ids], None, budget):
             batch = collate(indices, src_ids).to(device)
             limits = max_output_lengths(batch.src_lengths, max_length_ratio, max_length)
+            prefix = None
+            if prefixes is not None and any(prefixes[i] for i in indices):
+                prefix = prefix_tensor([prefixes[i] for i in indices], device)
+                needed = [len(prefixes[i]) + 1 for i in indices]
+                limits = torch.maximum(limits, torch.tensor(needed, device=limits.device))
             if beam == 1 and nbest == 1:
                 found = [
                     [h]
-                    for h in greedy_search(model, batch.src, batch.src_lengths, limits, attention)
+                    for h in greedy_search(
+                        model, batch.src, batch.src_lengths, limits, attention, prefix
+                    )
                 ]
             else:
                 found = beam_search(
@@ -69,9 +80,12 @@ def decode_ids(
                     length_penalty=length_penalty,
                     nbest=nbest,
                     keep_attention=attention,
+                    prefix=prefix,
                 )
             for index, hypotheses in zip(indices, found, strict=True):
                 results[index] = hypotheses
+                if prefix is not None:
+                    restore_prefix(hypotheses, prefixes[index])
             if progress is not None:
                 progress(len(indices))
     model.train(was_training)

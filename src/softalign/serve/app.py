@@ -17,6 +17,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
@@ -191,6 +192,8 @@ def serve(
     max_wait_ms: float = 5.0,
     round_work: int = 8000,
     threads: int | None = None,
+    checkpoint: str | Path | None = None,
+    decoding: dict[str, Any] | None = None,
 ) -> None:
     """Load a run and serve it with uvicorn until interrupted."""
     import torch
@@ -198,7 +201,9 @@ def serve(
 
     if threads:
         torch.set_num_threads(threads)
-    translator = Translator.load(run_dir, device=device, backend=backend)
+    translator = Translator.load(
+        run_dir, checkpoint, device=device, backend=backend, decoding=decoding
+    )
     app = create_app(
         translator,
         limits=limits,

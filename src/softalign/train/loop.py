@@ -48,6 +48,7 @@ from softalign.train.step import (
     validation_round,
     write_metrics,
 )
+from softalign.train.tensorboard import TensorBoardLog
 
 log = logging.getLogger("softalign")
 
@@ -90,6 +91,11 @@ def checkpoint_to_resume(
     start = ckpt.load_newest_intact(run_dir, log.warning)
     if start is None:
         raise CheckpointError(f"{run_dir}: no checkpoint to resume from")
+    if "averaged_from" in start.state:
+        raise CheckpointError(
+            f"{start.path}: averaged weights (softalign average) without optimizer state: "
+            "they decode but cannot be trained further"
+        )
     if request is None:
         return start, []
     return start, resume_config.check(request, config, start.state.get("config"))
@@ -154,6 +160,9 @@ def prepare(
         if changed:  # a checkpoint from before configs were stored: compare with the file
             trained = start.state.get("config") or (request.saved.to_dict() if request else {})
             write_back(session, changed, trained, request)
+    if cfg.tensorboard and ranks.is_main:  # a resumed run hides the events past its step
+        resumed_at = None if start is None else session.state.step + 1
+        session.tensorboard = TensorBoardLog(run_dir / "tb", purge_step=resumed_at)
     return session
 
 
@@ -310,6 +319,8 @@ def _loop(
         if session.saved_step != state.step:
             save(session)
         log.info("stopped at step %d: %s", state.step, state.stopped)
+    if session.tensorboard is not None:
+        session.tensorboard.close()
     return state
 
 

@@ -26,6 +26,7 @@ from softalign.train import distributed
 from softalign.train.distributed import Ranks
 from softalign.train.optim import optimizer_from_flat, optimizer_to_flat
 from softalign.train.schedules import Schedule
+from softalign.train.tensorboard import TensorBoardLog
 
 log = logging.getLogger("softalign")
 
@@ -64,6 +65,7 @@ class Session:
     state: TrainState = field(default_factory=TrainState)
     epoch_batches: tuple[int, BatchPlan | None] = (-1, None)  # cached (epoch, global batches)
     saved_step: int = -1  # step of the last checkpoint written or restored
+    tensorboard: TensorBoardLog | None = None  # RUN/tb, with training.tensorboard (rank 0)
 
 
 def save(session: Session) -> Path | None:

@@ -32,9 +32,11 @@ log = logging.getLogger("softalign")
 
 
 def write_metrics(session: Session, record: dict[str, Any]) -> None:
-    """Append one record to ``metrics.jsonl`` (rank 0 only)."""
+    """Append one record to ``metrics.jsonl`` (rank 0 only), and to TensorBoard's files."""
     if not session.ranks.is_main:
         return
+    if session.tensorboard is not None:
+        session.tensorboard.write(record)
     path = session.run_dir / "metrics.jsonl"
     try:
         with open(path, "a", encoding="utf-8") as handle:
