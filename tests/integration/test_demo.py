@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from softalign import cli
+from softalign import cli, demo
 from softalign.data import bible
 from softalign.demo import run_demo
 
@@ -97,9 +97,11 @@ def test_demo_on_the_bible(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "attention.png").is_file()
 
 
-def test_demo_defaults_to_ten_minutes() -> None:
+def test_demo_defaults_to_thirteen_minutes_on_a_cosine_to_the_deadline() -> None:
     args = cli.build_parser().parse_args(["demo"])
-    assert args.minutes == 10.0 and args.test_size == 300
+    assert args.minutes == 13.0 and args.test_size == 300
+    config = demo.demo_config(demo.DEMO_CORPUS, args.minutes, None)
+    assert config.training.schedule == "cosine" and config.training.max_minutes == 13.0
 
 
 def test_corpus_list_needs_no_database(monkeypatch, capsys) -> None:

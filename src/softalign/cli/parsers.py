@@ -158,7 +158,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         default="runs/demo",
         help="run directory (default runs/demo); run again to train the same model longer",
     )
-    p.add_argument("--minutes", type=float, default=10.0, help="training time budget (default 10)")
+    p.add_argument("--minutes", type=float, default=13.0, help="training time budget (default 13)")
     p.add_argument(
         "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
     )
