@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SENTENCE = "ba be bi bo bu da"
+WORDY = "babebi kokuka de"  # made-up words of several pieces each
+REFERENCE = "ed akukok ibebab"
 
 
 def free_port() -> int:
@@ -94,16 +96,17 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-def api_translation(url: str, beam: int, nbest: int) -> dict:
+def api(url: str, path: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"{url}/translate",
-        data=json.dumps(
-            {"text": [SENTENCE], "beam": beam, "nbest": nbest, "attention": True}
-        ).encode(),
-        headers={"Content-Type": "application/json"},
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["translations"][0]
+        return json.load(response)
+
+
+def api_translation(url: str, beam: int, nbest: int, **options) -> dict:
+    body = {"text": [SENTENCE], "beam": beam, "nbest": nbest, "attention": True, **options}
+    return api(url, "/translate", body)["translations"][0]
 
 
 def attended(weights: list[float]) -> set[int]:
@@ -116,10 +119,17 @@ def indices(page, selector: str, key: str) -> set[int]:
     return {int(v) for v in page.eval_on_selector_all(selector, f"els => els.map(e => e.{key})")}
 
 
-def translate_on_page(page, url: str, beam: int, nbest: int) -> None:
+def open_page(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function("document.querySelector('#beam').options.length > 0")
-    page.fill("#source", SENTENCE)
+
+
+def translate_on_page(
+    page, url: str, beam: int, nbest: int, text: str = SENTENCE, reference: str = ""
+) -> None:
+    open_page(page, url)
+    page.fill("#source", text)
+    page.fill("#reference", reference)
     page.select_option("#beam", str(beam))
     page.select_option("#nbest", str(nbest))
     page.click("#translate")
@@ -183,15 +193,106 @@ def test_the_page_fits_a_phone_and_reacts_to_taps(server, browser, shots):
     context.close()
 
 
-def test_errors_from_the_server_are_shown_on_the_page(server, browser):
+def test_long_input_is_counted_against_the_limit_never_cut(server, browser):
     page = browser.new_page()
-    page.goto(server)
-    page.wait_for_function("document.querySelector('#source').maxLength > 0")
-    page.evaluate("document.querySelector('#source').removeAttribute('maxlength')")
+    open_page(page, server)
+    page.wait_for_function("document.querySelector('#source-count').textContent !== ''")
+    page.fill("#source", "ba be\nbi")
+    assert page.inner_text("#source-count") == "longest line 5 / 1000 characters · 2 / 64 lines"
     page.fill("#source", "x" * 1001)
-    page.click("#translate")
+    assert page.input_value("#source") == "x" * 1001  # nothing cut
+    counter = page.locator("#source-count")
+    assert counter.inner_text().startswith("line 1: 1001 / 1000 characters")
+    assert "over" in counter.get_attribute("class")
+    page.click("#translate")  # the server says why, on the page
     page.wait_for_selector("#status.error")
     assert "at most 1000 characters" in page.inner_text("#status")
+    page.close()
+
+
+def test_each_line_is_translated_as_its_own_sentence(server, browser):
+    lines = ["ba be bi", "ko ku ka ke"]
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    translate_on_page(page, server, beam=2, nbest=2, text="\n".join(lines) + "\n\n")
+    expected = api(server, "/translate", {"text": lines, "beam": 2, "nbest": 2, "attention": True})
+    rows = page.locator("#sentence-list li .text")
+    assert rows.count() == 2
+    for k, sentence in enumerate(expected["translations"]):
+        assert rows.nth(k).inner_text() == f"{lines[k]} → {sentence['text'] or '(empty)'}"
+    page.click("#sentence-list li:nth-child(2) button")
+    second = expected["translations"][1]
+    assert page.locator("#source-tokens .tok").count() == len(second["source_tokens"])
+    texts = page.locator("#nbest-list li .text").all_inner_texts()
+    assert texts == [c["text"] or "(empty)" for c in second["nbest"]]
+    page.close()
+
+
+def test_the_word_toggle_shows_the_attention_merged_to_words(server, browser, shots):
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    translate_on_page(page, server, beam=2, nbest=1, text=WORDY)
+    body = {"text": [WORDY], "beam": 2, "nbest": 1, "attention": True}
+    pieces = api(server, "/translate", body)["translations"][0]
+    words = api(server, "/translate", {**body, "granularity": "word"})["translations"][0]
+    assert page.locator("#source-tokens .tok").count() == len(pieces["source_tokens"]) > 3
+
+    page.check('input[name="granularity"][value="word"]')
+    page.wait_for_function("document.querySelectorAll('#source-tokens .tok').length === 3")
+    assert page.locator("#source-tokens .tok").all_inner_texts() == WORDY.split()
+    best = words["nbest"][0]
+    assert page.locator("#target-tokens .tok").all_inner_texts() == best["target_tokens"]
+    page.hover('#target-tokens .tok[data-tgt="0"]')
+    marked = indices(page, "#source-tokens .tok.attended", "dataset.src")
+    assert marked == attended(best["attention"][0])
+    page.screenshot(path=str(shots / "explorer-words.png"), full_page=True)
+
+    page.check('input[name="granularity"][value="subword"]')
+    count = len(pieces["source_tokens"])
+    page.wait_for_function(f"document.querySelectorAll('#source-tokens .tok').length === {count}")
+    page.close()
+
+
+def test_a_reference_is_force_decoded_and_its_attention_shown(server, browser, shots):
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    translate_on_page(page, server, beam=2, nbest=2, text=WORDY, reference=REFERENCE)
+    [forced] = api(server, "/force", {"text": [WORDY], "reference": [REFERENCE]})["alignments"]
+    page.wait_for_selector("#reference-list li")
+    assert page.inner_text("#reference-list .text") == REFERENCE
+    assert page.inner_text("#reference-list .score") == f"log p {forced['log_prob']:.3f}"
+
+    page.click("#reference-list button")
+    assert page.locator("#target-tokens .tok").count() == len(forced["target_tokens"])
+    cells = len(forced["target_tokens"]) * len(forced["source_tokens"])
+    assert page.locator("#heatmap tbody td").count() == cells
+    page.hover('#target-tokens .tok[data-tgt="0"]')
+    marked = indices(page, "#source-tokens .tok.attended", "dataset.src")
+    assert marked == attended(forced["attention"][0])
+    assert "reading the reference" in page.inner_text("#attention-hint")
+    page.screenshot(path=str(shots / "explorer-reference.png"), full_page=True)
+
+    page.fill("#reference", "one\ntwo")  # two references for one sentence
+    page.click("#translate")
+    page.wait_for_selector("#status.error")
+    assert "2 lines for 1 source lines" in page.inner_text("#status")
+    page.close()
+
+
+def test_the_heatmap_has_a_legend_and_downloads_as_png_and_svg(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    translate_on_page(page, server, beam=2, nbest=1)
+    assert page.is_visible("#legend")
+    assert page.locator("#legend .tick").all_inner_texts() == ["0", "1"]
+    gradient = page.eval_on_selector("#legend .scale", "e => getComputedStyle(e).backgroundImage")
+    assert "linear-gradient" in gradient and "37, 99, 235" in gradient
+
+    for fmt, magic in (("png", b"\x89PNG"), ("svg", b"<svg")):
+        with page.expect_download() as caught:
+            page.click(f"#download-{fmt}")
+        download = caught.value
+        assert download.suggested_filename == f"attention-sentence1-hypothesis1.{fmt}"
+        path = tmp_path / download.suggested_filename
+        download.save_as(path)
+        assert magic in path.read_bytes()[:2000]
+    assert not page.locator("#status.error").count()
     page.close()
 
 

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.helpers import tiny_config
 
+from softalign.config import save_config
 from softalign.data.stream import ArrivingLines, arrived_batches, input_batches, is_live
 from softalign.errors import DataError
 
@@ -171,3 +173,28 @@ def test_a_progress_bar_only_when_stderr_is_a_terminal(tiny_run, tmp_path):
     assert stderr_of(args, terminal=False) == b""
     evaluate = ["evaluate", str(tiny_run), "--src", str(source), "--ref", str(source)]
     assert b"/100 [" in stderr_of(evaluate, terminal=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="no pseudo-terminals here")
+def test_preprocess_and_align_show_progress_only_on_a_terminal(tiny_run, tmp_path):
+    source, target = tmp_path / "train.src", tmp_path / "train.tgt"
+    source.write_text("ba be bi\nko ku\n" * 50, encoding="utf-8")
+    target.write_text("bi be ba\nku ko\n" * 50, encoding="utf-8")
+    sides = ("train_src", "train_tgt", "valid_src", "valid_tgt")
+    names = ("train.src", "train.tgt", "train.src", "train.tgt")
+    config = tiny_config(
+        **{"data.corpus": "", "data.dir": str(tmp_path), "data.vocab.size": 20},
+        **{f"data.{key}": name for key, name in zip(sides, names, strict=True)},
+    )
+    save_config(config, tmp_path / "c.yaml")
+    preprocess = ["preprocess", str(tmp_path / "c.yaml")]
+    shown = stderr_of([*preprocess, "-o", str(tmp_path / "bin1")], terminal=True)
+    assert b"training the SentencePiece vocabularies" in shown
+    assert b"encoding: " in shown and b"/100 [" in shown
+    assert stderr_of([*preprocess, "-o", str(tmp_path / "bin2")], terminal=False) == b""
+
+    align = ["align", str(tiny_run), "--src", str(source), "--tgt", str(target)]
+    assert b"/100 [" in stderr_of([*align, "-o", str(tmp_path / "a1")], terminal=True)
+    assert stderr_of([*align, "-o", str(tmp_path / "a2")], terminal=False) == b""
+    reverse = [*align, "--reverse-run", str(tiny_run), "-o", str(tmp_path / "a3")]
+    assert b"/200 [" in stderr_of(reverse, terminal=True)  # both directions

@@ -107,7 +107,7 @@ def test_info_describes_model_languages_vocabularies_and_limits(client, translat
 def test_openapi_docs_describe_the_endpoints(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/translate", "/health", "/info"} <= set(paths)
+    assert {"/translate", "/force", "/heatmap", "/health", "/info"} <= set(paths)
 
 
 def test_explorer_page_and_its_assets_are_served(client):
@@ -172,8 +172,13 @@ def test_a_model_without_attention_returns_no_matrices(tmp_path):
     with TestClient(create_app(Translator.load(run))) as client:
         assert client.get("/info").json()["attention"] == "none"
         body = post(client, {"text": ["ba be"], "attention": True}).json()
+        words = {"text": ["ba be"], "attention": True, "granularity": "word"}
+        worded = post(client, words).json()["translations"][0]
+        forced = client.post("/force", json={"text": ["ba be"], "reference": ["eb ab"]})
     [sentence] = body["translations"]
     assert "source_tokens" in sentence and "attention" not in sentence["nbest"][0]
+    assert worded["source_tokens"] == ["ba", "be"] and "attention" not in worded["nbest"][0]
+    assert forced.status_code == 422 and forced.json()["error"]["code"] == "no_attention"
 
 
 # ---------------------------------------------------------------------------- limits
@@ -348,6 +353,7 @@ def test_serve_command_reports_a_missing_run_in_one_line(tmp_path, capsys):
         "--max-attention-cells",
         "--max-queue-s",
         "--round-work",
+        "--max-heatmap-tokens",
     ],
 )
 def test_serve_command_refuses_limits_below_one(tiny_run, capsys, option):

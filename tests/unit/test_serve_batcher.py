@@ -248,3 +248,42 @@ def test_stop_answers_the_requests_already_queued(held):
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError, match="max_batch"):
         DynamicBatcher(FakeTranslator(), max_batch=0)
+
+
+# ---------------------------------------------------------------------------- calls
+
+
+def test_a_call_runs_on_the_worker_thread_between_rounds(held):
+    fake, batcher, first = held
+    threads: list[str] = []
+    call = batcher.call(lambda: threads.append(threading.current_thread().name) or "done", 2)
+    assert batcher.pending_sentences == 1 + 2  # "first" and the call's sentences
+    assert not call.done()  # the model is busy: the call waits for the round to end
+    fake.release.set()
+    assert call.result(TIMEOUT) == "done"
+    assert threads == ["softalign-batcher"]
+    assert texts_of(first) == ["FIRST"]
+    assert batcher.pending_sentences == 0
+
+
+def test_a_failing_call_hands_its_exception_to_the_caller_and_the_worker_goes_on(held):
+    fake, batcher, first = held
+    fake.release.set()
+
+    def fail() -> None:
+        raise ValueError("bad reference")
+
+    with pytest.raises(ValueError, match="bad reference"):
+        batcher.call(fail, 1).result(TIMEOUT)
+    assert texts_of(batcher.submit(["after"], beam=2, nbest=1)) == ["AFTER"]
+    assert batcher.pending_sentences == 0
+
+
+def test_a_call_cancelled_before_it_starts_never_runs(held):
+    fake, batcher, first = held
+    ran: list[int] = []
+    call = batcher.call(lambda: ran.append(1), 1)
+    assert call.cancel()
+    fake.release.set()
+    assert batcher.call(lambda: "next").result(TIMEOUT) == "next"
+    assert ran == [] and batcher.pending_sentences == 0

@@ -1,6 +1,7 @@
 """The training loop: loss falls, resume equals straight training, checkpoints are sound."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from tests.helpers import tiny_config
 
 from softalign import checkpoint as ckpt
 from softalign.errors import CheckpointError, SoftalignError
+from softalign.train.inputs import describe_vocab
 from softalign.train.loop import resume, train
 
 
@@ -27,6 +29,38 @@ def test_n_steps_plus_resume_plus_n_steps_equals_2n_straight(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+    log = (tmp_path / "resumed" / "train.log").read_text()
+    assert log.count("vocabulary: training SentencePiece") == 1  # the first start only
+    assert log.count("vocabulary: loading the run's vocabularies") == 1  # the resume
+
+
+def test_start_up_says_what_it_does_before_step_0(tiny_run):
+    """Reading (with the pair counts), the vocabulary, the model: each logged as it starts."""
+    lines = (tiny_run / "train.log").read_text().splitlines()
+    messages = [line.split(" ", 1)[1] for line in lines]  # without the time stamp
+    expected = [
+        "reading data: synthetic:reverse?min=3&max=12&n=3000",
+        "read ",
+        "vocabulary: training SentencePiece (unigram, 60 pieces, joint) on the training text",
+        "building the model: GRU encoder-decoder, additive attention, ",
+        "model: ",
+    ]
+    found = [next(i for i, m in enumerate(messages) if m.startswith(e)) for e in expected]
+    assert found == sorted(found) and found[0] == 0, messages[:8]
+    read = messages[found[1]]
+    assert re.fullmatch(r"read [\d,]+ training pairs and [\d,]+ validation pairs in [\d.]+ s", read)
+    first_step = next(i for i, m in enumerate(messages) if m.startswith("step "))
+    assert found[-1] < first_step
+
+
+def test_the_vocabulary_line_names_where_the_vocabulary_comes_from():
+    def line(resume=False, is_main=True, **overrides):
+        return describe_vocab(tiny_config(**overrides).data, resume, is_main)
+
+    assert line().startswith("training SentencePiece (unigram, 60 pieces, joint)")
+    assert line(resume=True) == line(is_main=False) == "loading the run's vocabularies"
+    assert line(**{"data.binarized": "bin"}) == "copying the vocabularies of bin"
+    assert line(**{"data.vocab.type": "none"}).startswith("word lists of pre-segmented text")
 
 
 def test_validation_loss_falls_and_metrics_are_logged(tiny_run):

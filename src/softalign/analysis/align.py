@@ -9,11 +9,13 @@ source), both directions are extracted and symmetrized.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from softalign.analysis.extract import EXTRACTORS, SYMMETRIZERS, transpose
 from softalign.analysis.forced import ForcedAlignment, force_decode
@@ -49,8 +51,10 @@ def align_pairs(
     threshold: float = 0.3,
     reverse: Translator | None = None,
     symmetrize: str = "grow-diag",
+    progress: Callable[[int], object] | None = None,
 ) -> list[set[Link]]:
-    """Links (source word, target word) of every pair, 0-indexed."""
+    """Links (source word, target word) of every pair, 0-indexed. ``progress`` is called
+    with the pairs done in each batch, in each direction."""
     require_texts(sources, "align_pairs", "sources")
     require_texts(targets, "align_pairs", "targets")
     _check_choice("alignment method", method, EXTRACTORS)
@@ -58,13 +62,13 @@ def align_pairs(
     extract = EXTRACTORS[method]
     forward = [
         extract(word_attention(f), threshold)
-        for f in force_decode(translator, sources, targets, pretokenized=True)
+        for f in force_decode(translator, sources, targets, pretokenized=True, progress=progress)
     ]
     if reverse is None:
         return forward
     backward = [
         transpose(extract(word_attention(f), threshold))
-        for f in force_decode(reverse, targets, sources, pretokenized=True)
+        for f in force_decode(reverse, targets, sources, pretokenized=True, progress=progress)
     ]
     combine = SYMMETRIZERS[symmetrize]
     return [combine(f, b) for f, b in zip(forward, backward, strict=True)]
@@ -97,8 +101,10 @@ def align_files(
     backend: str = "auto",
     checkpoint: str | Path | None = None,
     decoding: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> int:
-    """Align two line-aligned files into a Pharaoh file; returns the number of lines."""
+    """Align two line-aligned files into a Pharaoh file; returns the number of lines.
+    ``progress`` shows a bar of the pairs force-decoded (both directions) on stderr."""
     pairs = read_parallel(src_path, tgt_path)
     translator = Translator.load(
         run_dir, checkpoint, device=device, backend=backend, decoding=decoding
@@ -110,14 +116,23 @@ def align_files(
     )
     if reverse is not None:
         check_reverse(translator, reverse)
-    links = align_pairs(
-        translator,
-        pairs.src,
-        pairs.tgt,
-        method=method,
-        threshold=threshold,
-        reverse=reverse,
-        symmetrize=symmetrize,
-    )
+    directions = 1 if reverse is None else 2
+    with tqdm(
+        total=directions * len(pairs),
+        unit=" pairs",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        links = align_pairs(
+            translator,
+            pairs.src,
+            pairs.tgt,
+            method=method,
+            threshold=threshold,
+            reverse=reverse,
+            symmetrize=symmetrize,
+            progress=bar.update,
+        )
     write_alignments(out_path, links, one_index)
     return len(links)

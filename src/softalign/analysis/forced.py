@@ -7,7 +7,7 @@ soft alignment used to predict y_t; the row that predicts EOS is dropped, so the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,11 +62,13 @@ def force_decode(
     targets: Sequence[str],
     *,
     pretokenized: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> list[ForcedAlignment]:
     """Attention of every (source, target) pair; an empty side gives an empty matrix.
 
     With ``pretokenized``, words are the whitespace tokens of the inputs (alignment files);
     otherwise the text is encoded as in translation and words come from the pieces.
+    ``progress`` is called with the number of pairs done after each batch (a bar's update).
     """
     require_texts(sources, "force_decode", "sources")
     require_texts(targets, "force_decode", "targets")
@@ -78,7 +80,7 @@ def force_decode(
     src = [encode(translator.src_vocab, s) for s in sources]
     tgt = [encode(translator.tgt_vocab, t) for t in targets]
     src_ids, tgt_ids = [s[0] for s in src], [t[0] for t in tgt]
-    matrices, log_probs = attend_ids(translator, src_ids, tgt_ids)
+    matrices, log_probs = attend_ids(translator, src_ids, tgt_ids, progress)
     return [
         ForcedAlignment(
             source_tokens=translator.src_vocab.pieces(s_ids),
@@ -98,7 +100,10 @@ def force_decode(
 
 @torch.inference_mode()
 def attend_ids(
-    translator: Translator, src_ids: list[list[int]], tgt_ids: list[list[int]]
+    translator: Translator,
+    src_ids: list[list[int]],
+    tgt_ids: list[list[int]],
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[list[np.ndarray], list[float]]:
     """Teacher-forced attention (tgt_len, src_len) and log p(y EOS | x) per pair, in order."""
     model, device = translator.model, translator.device
@@ -108,6 +113,8 @@ def attend_ids(
     present = [i for i, (s, _) in enumerate(pairs) if s]  # an empty target still has p(EOS)
     budget = translator.config.decoding.batch_tokens
     lengths = ([len(src_ids[i]) for i in present], [len(tgt_ids[i]) for i in present])
+    if progress is not None and len(present) < len(src_ids):
+        progress(len(src_ids) - len(present))  # the empty sources
     for chunk in token_batches(*lengths, budget):
         indices = [present[k] for k in chunk]
         batch = collate(indices, src_ids, tgt_ids).to(device)
@@ -119,4 +126,6 @@ def attend_ids(
             n_src, n_tgt = len(src_ids[index]), len(tgt_ids[index])
             matrices[index] = attention[row, :n_tgt, :n_src].float().cpu().numpy()
             log_probs[index] = float(gold[row])
+        if progress is not None:
+            progress(len(indices))
     return matrices, log_probs

@@ -1,7 +1,8 @@
 """Attention heatmaps (as in Bahdanau et al. 2015, Figure 3), PNG or SVG, via matplotlib Agg.
 
 Source tokens run along the top (x axis), target tokens down the left (y axis); a cell's
-brightness is the weight α_ts (white = 1, black = 0). The figure size is fixed by the number
+brightness is the weight α_ts (white = 1, black = 0; the server's downloads pass the explorer
+page's colours as ``cmap`` instead). The figure size is fixed by the number
 of tokens and the label lengths, so a matrix of n_tgt x n_src gets a predictable image size:
 ``figure_inches(...) * dpi`` pixels. Labels in non-Latin scripts use whichever installed fonts
 cover them (matplotlib falls back glyph by glyph through ``font.family``); glyphs that no
@@ -11,7 +12,9 @@ installed font has are reported once, with a hint.
 from __future__ import annotations
 
 import functools
+import io
 import logging
+import threading
 import unicodedata
 import warnings
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.colors import Colormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from softalign.errors import SoftalignError  # noqa: E402
@@ -36,6 +40,9 @@ FONT_SIZE = 10.0  # points
 PAD = 0.25  # inches around labels and plot
 COLORBAR = 0.75  # inches on the right for the colour bar
 FORMATS = ("png", "svg")
+# matplotlib's rc_context changes global settings: one figure is drawn and saved at a time
+# (the server renders heatmaps from several threads)
+_DRAWING = threading.Lock()
 
 # Tried in order, glyph by glyph; only installed ones are used.
 FONT_CANDIDATES = (
@@ -102,8 +109,10 @@ def draw_attention(
     src_labels: Sequence[str],
     tgt_labels: Sequence[str],
     title: str | None = None,
+    cmap: str | Colormap = "gray",
 ) -> Figure:
-    """A figure of the (len(tgt_labels), len(src_labels)) attention matrix."""
+    """A figure of the (len(tgt_labels), len(src_labels)) attention matrix; ``cmap`` maps
+    weight 0 to 1 to colours (a matplotlib colormap or its name)."""
     attention = np.asarray(attention, dtype=np.float32)
     if attention.shape != (len(tgt_labels), len(src_labels)) or attention.size == 0:
         raise SoftalignError(
@@ -123,7 +132,7 @@ def draw_attention(
     with plt.rc_context({"font.family": list(label_fonts()), "font.size": FONT_SIZE}):
         fig = Figure(figsize=(width, height))
         ax = fig.add_axes((left, PAD / height, cell_w * len(src_labels), 1 - top - PAD / height))
-        image = ax.imshow(attention, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
+        image = ax.imshow(attention, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         ax.xaxis.tick_top()
         ax.set_xticks(range(len(src_labels)), list(src_labels), rotation=90)
         ax.set_yticks(range(len(tgt_labels)), list(tgt_labels))
@@ -152,6 +161,31 @@ def check_image_path(path: str | Path) -> Path:
     return path
 
 
+def attention_image(
+    attention: np.ndarray,
+    src_labels: Sequence[str],
+    tgt_labels: Sequence[str],
+    fmt: str = "png",
+    *,
+    title: str | None = None,
+    dpi: int = 100,
+    cmap: str | Colormap = "gray",
+) -> bytes:
+    """The heatmap as the bytes of a ``fmt`` (png or svg) image."""
+    if fmt not in FORMATS:
+        raise SoftalignError(f"unsupported image format '{fmt}' (use png or svg)")
+    buffer = io.BytesIO()
+    with (
+        _DRAWING,
+        plt.rc_context({"font.family": list(label_fonts()), "svg.fonttype": "path"}),
+        warnings.catch_warnings(),
+    ):
+        fig = draw_attention(attention, src_labels, tgt_labels, title, cmap)
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # logged above
+        fig.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
+
+
 def save_attention(
     path: str | Path,
     attention: np.ndarray,
@@ -164,12 +198,7 @@ def save_attention(
     """Draw and write a heatmap; the format (png or svg) comes from the file extension."""
     path = check_image_path(path)
     fmt = path.suffix.lstrip(".").lower()
-    fig = draw_attention(attention, src_labels, tgt_labels, title)
-    with (
-        plt.rc_context({"font.family": list(label_fonts()), "svg.fonttype": "path"}),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # logged above
-        with atomic_output(path, binary=True) as out:
-            fig.savefig(out, format=fmt, dpi=dpi)
+    image = attention_image(attention, src_labels, tgt_labels, fmt, title=title, dpi=dpi)
+    with atomic_output(path, binary=True) as out:
+        out.write(image)
     return path

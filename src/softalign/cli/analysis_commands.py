@@ -121,6 +121,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         backend=args.backend,
         checkpoint=args.checkpoint,
         decoding=decoding_overrides(args.set),
+        progress=sys.stderr.isatty(),
     )
     return 0
 

@@ -390,6 +390,12 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--round-work", type=int, default=8000, help="work per decoding round (8000)")
     p.add_argument(
+        "--max-heatmap-tokens",
+        type=int,
+        default=120,
+        help="tokens per side of a downloaded heatmap image (120)",
+    )
+    p.add_argument(
         "--timeout", type=int, default=15, help="seconds a request waits before 504 (15)"
     )
     _add_backend_option(p)

@@ -74,7 +74,8 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     from softalign.data.binarized import preprocess
 
     overrides = list(args.set) + ([f"data.dir={args.data_dir}"] if args.data_dir else [])
-    counts = preprocess(load_config(args.config, overrides), Path(args.output))
+    config = load_config(args.config, overrides)
+    counts = preprocess(config, Path(args.output), progress=sys.stderr.isatty())
     print(", ".join(f"{key}: {value}" for key, value in counts.items()))
     print(f"wrote {args.output}; train from it with data.binarized: {args.output}")
     return 0

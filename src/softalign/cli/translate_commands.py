@@ -179,6 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_queue_s=args.max_queue_s,
             max_body_bytes=args.max_body_bytes,
             timeout_s=args.timeout,
+            max_heatmap_tokens=args.max_heatmap_tokens,
         )
     except ValueError as exc:
         raise SoftalignError(f"serve: {exc}") from None

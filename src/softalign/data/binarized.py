@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from softalign.config import RunConfig
 from softalign.data.corpus import ParallelText, drop_empty_and_long, iter_lines, read_parallel
@@ -94,6 +96,22 @@ def _train_text_chunks(config: RunConfig) -> Iterator[ParallelText]:
         yield ParallelText(src, tgt)
 
 
+def _train_pairs(config: RunConfig) -> int | None:
+    """The number of training pairs, for the progress bar: lines of a plain source file
+    (None for a built-in corpus or gzip, whose count would cost a pass of its own)."""
+    data = config.data
+    if data.corpus:
+        return None
+    path = Path(resolve(data, data.train_src))
+    if path.suffix == ".gz":
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None  # reading the chunks reports it
+
+
 def _train_vocabs(config: RunConfig, out_dir: Path) -> tuple[SubwordVocab, SubwordVocab]:
     v = config.data.vocab
     if v.type == "none" or v.model or v.src_model:
@@ -116,20 +134,32 @@ def _train_vocabs(config: RunConfig, out_dir: Path) -> tuple[SubwordVocab, Subwo
     return train(src_sentences(), "src"), train(tgt_sentences(), "tgt")
 
 
-def preprocess(config: RunConfig, out_dir: Path) -> dict[str, int]:
-    """Tokenize the config's training data into ``out_dir``; returns the counts."""
+def preprocess(config: RunConfig, out_dir: Path, *, progress: bool = False) -> dict[str, int]:
+    """Tokenize the config's training data into ``out_dir``; returns the counts.
+    ``progress`` shows a bar of the pairs encoded on stderr (after the vocabularies)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     valid = load_splits(config.data, ("valid",)).get("valid")
     if valid is None:
         raise DataError("config: no validation data (data.valid_src/valid_tgt or corpus)")
+    if progress:
+        print("training the SentencePiece vocabularies…", file=sys.stderr, flush=True)
     src_vocab, tgt_vocab = _train_vocabs(config, out_dir)
     dtype = np.uint16 if max(len(src_vocab), len(tgt_vocab)) <= 65535 else np.int32
     max_length = config.data.max_length
     offsets: dict[str, list[int]] = {"src": [0], "tgt": [0]}
     counts = {"pairs": 0, "dropped": 0}
     files = {side: open(out_dir / f"train.{side}.ids", "wb") for side in ("src", "tgt")}  # noqa: SIM115
+    bar = tqdm(
+        total=_train_pairs(config) if progress else None,
+        desc="encoding",
+        unit=" pairs",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    )
     try:
         for chunk in _train_text_chunks(config):
+            bar.update(len(chunk))
             text, _ = drop_empty_and_long(chunk, max_length * CHARS_PER_TOKEN_LIMIT)
             src_ids, tgt_ids = src_vocab.encode(text.src), tgt_vocab.encode(text.tgt)
             counts["dropped"] += len(chunk) - len(text)
@@ -142,6 +172,7 @@ def preprocess(config: RunConfig, out_dir: Path) -> dict[str, int]:
                     offsets[side].append(offsets[side][-1] + len(ids))
                 counts["pairs"] += 1
     finally:
+        bar.close()
         for handle in files.values():
             handle.close()
     if not counts["pairs"]:

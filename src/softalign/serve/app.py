@@ -3,8 +3,11 @@
     app = create_app(Translator.load("runs/en-de"))      # ASGI app (tests use TestClient)
     serve("runs/en-de", host="127.0.0.1", port=8000)     # what `softalign serve` runs
 
-Endpoints: ``POST /translate``, ``GET /health``, ``GET /info``, the attention explorer page at
-``GET /`` (static files under ``/static``) and the OpenAPI docs at ``/docs`` and ``/redoc``.
+Endpoints: ``POST /translate``, ``POST /force`` (forced decoding of a reference: its attention
+and log-probability), ``POST /heatmap`` (a PNG or SVG image of an attention matrix, drawn by
+matplotlib like ``softalign attention`` but in the page's colours), ``GET /health``,
+``GET /info``, the attention explorer page at ``GET /`` (static files under ``/static``) and
+the OpenAPI docs at ``/docs`` and ``/redoc``.
 The docs pages load Swagger UI and ReDoc from the ``fastapi-offline`` package (served under
 ``/static-offline-docs``), never from a CDN: they work on a machine without internet.
 """
@@ -15,31 +18,42 @@ import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from matplotlib.colors import LinearSegmentedColormap
 
+from softalign.analysis.forced import force_decode
+from softalign.analysis.heatmap import attention_image
 from softalign.serve.batcher import DynamicBatcher
 from softalign.serve.limits import (
     ApiError,
     BodySizeLimit,
     ServeLimits,
     check_cost,
+    check_force,
+    check_heatmap,
     check_request,
     install_error_handlers,
     request_cost,
 )
 from softalign.serve.schemas import (
     ErrorResponse,
+    ForceRequest,
+    ForceResponse,
     HealthResponse,
+    HeatmapRequest,
     InfoResponse,
     TranslateRequest,
     TranslateResponse,
+    to_force_response,
     to_response,
 )
 from softalign.translator import Translator
@@ -48,6 +62,9 @@ log = logging.getLogger("softalign.serve")
 
 STATIC_DIR = Path(__file__).parent / "static"
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 413, 422, 503, 504)}
+# the explorer page's heatmap colours (explorer.css --accent over white), for its downloads
+PAGE_COLOURS = LinearSegmentedColormap.from_list("softalign-page", ["#ffffff", "#2563eb"])
+IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 router = APIRouter()
 
@@ -71,15 +88,75 @@ async def translate(body: TranslateRequest, request: Request) -> TranslateRespon
     check_cost(cost, body.attention, limits)
     batcher: DynamicBatcher = state.batcher
     admit(batcher, len(body.text), cost.work, limits)
-    waiting = asyncio.wrap_future(
-        batcher.submit(body.text, beam, body.nbest, attention=body.attention, works=works)
+    waiting = batcher.submit(body.text, beam, body.nbest, attention=body.attention, works=works)
+    results = await answer(waiting, limits)
+    return to_response(
+        results,
+        beam=beam,
+        nbest=body.nbest,
+        attention=body.attention,
+        granularity=body.granularity,
     )
-    try:  # on timeout the job is cancelled: the batcher skips it if it has not started
-        results = await asyncio.wait_for(waiting, limits.timeout_s)
+
+
+async def answer(waiting: Future, limits: ServeLimits) -> Any:
+    """The batcher's result, or 504 after ``timeout_s`` (the job is cancelled then: the batcher
+    skips it if it has not started)."""
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(waiting), limits.timeout_s)
     except TimeoutError:
         message = f"no translation within {limits.timeout_s} s, retry later or send less"
         raise ApiError(504, "timeout", message) from None
-    return to_response(results, beam=beam, nbest=body.nbest, attention=body.attention)
+
+
+@router.post(
+    "/force",
+    response_model=ForceResponse,
+    responses=ERRORS,
+    summary="Force-decode references: the model's attention and log-probability as it reads "
+    "a given translation",
+)
+async def force(body: ForceRequest, request: Request) -> ForceResponse:
+    state = request.app.state
+    limits: ServeLimits = state.limits
+    check_force(body, limits)
+    translator: Translator = state.translator
+    if translator.model.decoder.attention is None:
+        message = "this model has no attention (model.attention: none): nothing to show"
+        raise ApiError(422, "no_attention", message)
+    batcher: DynamicBatcher = state.batcher
+    admit(batcher, len(body.text), 0, limits)
+    waiting = batcher.call(
+        lambda: force_decode(translator, body.text, body.reference), sentences=len(body.text)
+    )
+    return to_force_response(body, await answer(waiting, limits))
+
+
+@router.post(
+    "/heatmap",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/svg+xml": {}},
+            "description": "the heatmap, as a download (Content-Disposition: attachment)",
+        },
+        **ERRORS,
+    },
+    summary="Draw an attention matrix as a PNG or SVG image (the explorer's downloads)",
+)
+async def heatmap(body: HeatmapRequest, request: Request) -> Response:
+    check_heatmap(body, request.app.state.limits)
+    image = await asyncio.to_thread(
+        attention_image,
+        np.asarray(body.attention, dtype=np.float32),
+        body.source_tokens,
+        body.target_tokens,
+        body.format,
+        title=body.title,
+        cmap=PAGE_COLOURS,
+    )
+    headers = {"Content-Disposition": f'attachment; filename="attention.{body.format}"'}
+    return Response(image, media_type=IMAGE_TYPES[body.format], headers=headers)
 
 
 def admit(batcher: DynamicBatcher, sentences: int, work: int, limits: ServeLimits) -> None:

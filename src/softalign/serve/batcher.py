@@ -15,7 +15,8 @@ can tell how long the queued work will take (:meth:`DynamicBatcher.seconds_for`)
 request that would wait too long before it waits at all.
 
 The model only ever runs on the worker thread; callers get a ``concurrent.futures.Future``
-(``asyncio.wrap_future`` makes it awaitable).
+(``asyncio.wrap_future`` makes it awaitable). Work other than beam search (forced decoding of
+a reference) goes to the same thread through :meth:`DynamicBatcher.call`, between rounds.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from softalign.translator import Translation
 
@@ -113,6 +115,7 @@ class DynamicBatcher:
         self.round_work = round_work  # work per round (one sentence over it runs alone)
         self.stats = BatchStats()
         self._jobs: list[Job] = []  # queued, some sentences not yet handed to a round
+        self._calls: list[tuple[Callable[[], Any], Future, int]] = []  # fn, future, sentences
         self._pending = 0  # sentences submitted and not yet answered
         self._pending_work = 0
         self._work_done = 0.0  # decayed sums of work and seconds: the measured speed
@@ -182,6 +185,17 @@ class DynamicBatcher:
         job.future.add_done_callback(lambda future: self._forget_if_cancelled(job))
         return job.future
 
+    def call(self, fn: Callable[[], Any], sentences: int = 0) -> Future:
+        """Run ``fn()`` on the worker thread before the next decoding round; the future holds
+        its result or exception. ``sentences`` count as pending (for the 503) until it ends;
+        a call cancelled before it starts never runs."""
+        future: Future = Future()
+        with self._lock:
+            self._pending += sentences
+            self._calls.append((fn, future, sentences))
+            self._lock.notify_all()
+        return future
+
     def _forget_if_cancelled(self, job: Job) -> None:
         """A caller that gave up (timeout) takes its queued sentences out of the counts."""
         if not job.future.cancelled():
@@ -196,19 +210,35 @@ class DynamicBatcher:
     def _run(self) -> None:
         while True:
             try:
+                self._run_calls()
                 round_, stopping = self._collect()
                 if round_:
                     self._decode(round_)
-                elif stopping:
+                elif stopping and not self._calls:
                     return
             except Exception:  # a bug here must not leave every later request to time out
                 log.exception("the batching worker failed; it goes on")
 
-    def _collect(self) -> tuple[list[Slice], bool]:
-        """Block for a first job, give others ``max_wait`` to join, then fill one round."""
+    def _run_calls(self) -> None:
         with self._lock:
-            while not self._jobs and not self._stopping:
+            calls, self._calls = self._calls, []
+        for fn, future, sentences in calls:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except Exception as exc:  # handed to the caller; the worker stays alive
+                    future.set_exception(exc)
+            with self._lock:
+                self._pending -= sentences
+
+    def _collect(self) -> tuple[list[Slice], bool]:
+        """Block for a first job, give others ``max_wait`` to join, then fill one round
+        (none when a :meth:`call` is waiting and no job is)."""
+        with self._lock:
+            while not self._jobs and not self._calls and not self._stopping:
                 self._lock.wait()
+            if not self._jobs:
+                return [], self._stopping
             deadline = time.monotonic() + self.max_wait
             while not self._stopping and self._queued_sentences() < self.max_batch:
                 left = deadline - time.monotonic()

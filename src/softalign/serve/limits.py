@@ -9,12 +9,17 @@ Every error is ``{"error": {"code": "...", "message": "..."}}``, a 4xx status (5
 413    ``too_many_sentences``    more than ``max_sentences`` sentences in one request
 413    ``sentence_too_long``     a sentence over ``max_chars`` characters
 413    ``too_much_work``         the request's decoding work over ``max_work`` (see below)
-413    ``too_much_attention``    with ``attention``: its attention matrices could hold more
-                                 than ``max_attention_cells`` numbers (see below)
+413    ``too_much_attention``    with ``attention`` (and always on ``/force``): its attention
+                                 matrices could hold more than ``max_attention_cells`` numbers
+                                 (see below)
+413    ``heatmap_too_large``     ``/heatmap``: more than ``max_heatmap_tokens`` tokens on a side
 422    ``invalid_request``       wrong types, a missing or unknown key, an empty ``text`` list,
-                                 a string that is not valid Unicode
+                                 a string that is not valid Unicode, ``/force`` with a
+                                 ``reference`` list of another length or an empty source
+                                 sentence, ``/heatmap`` with an attention of the wrong shape
 422    ``beam_out_of_range``     beam outside [1, ``max_beam``]
 422    ``nbest_out_of_range``    nbest outside [1, beam]
+422    ``no_attention``          ``/force`` on a model without attention
 503    ``overloaded``            more than ``max_pending`` sentences already waiting, or the
                                  work queued (this request's included) would take the model
                                  more than ``max_queue_s`` seconds at its measured speed
@@ -31,6 +36,9 @@ characters has at most ``n = min(c, L) + 1`` source tokens (``L`` = the run's
 
 - work = ``beam * sum(m)``, the hypothesis-steps the beam search may take;
 - attention cells = ``nbest * sum(m * n)``, the numbers the response's matrices may hold.
+
+``/force`` reads the whole reference (no cut at ``L``): a pair of ``c`` and ``d`` characters has
+at most ``(c + 1) * (d + 1)`` attention cells, summed over the pairs.
 
 Overload is a fast 503, not a slow 200: the queue admits work only while the model can finish
 it in ``max_queue_s`` seconds (at the speed it has been measured to decode), and small
@@ -49,7 +57,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from softalign.serve.schemas import TranslateRequest
+from softalign.serve.schemas import ForceRequest, HeatmapRequest, TranslateRequest
 
 log = logging.getLogger("softalign.serve")
 
@@ -67,6 +75,8 @@ class ServeLimits:
     max_queue_s: int = 5  # estimated seconds of queued work before new requests get 503
     max_body_bytes: int = 1_000_000
     timeout_s: int = 15  # a request's wait for its translations before 504
+    # tokens per side of a /heatmap image (120 tokens: about 40 inches, 3,900 pixels at 100 dpi)
+    max_heatmap_tokens: int = 120
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -119,6 +129,12 @@ def request_cost(
     return Cost(sum(works), nbest * sum(c.attention_cells for c in costs)), works
 
 
+def force_cells(texts: list[str], references: list[str]) -> int:
+    """Upper bound of the attention cells of ``/force`` (see the module doc)."""
+    pairs = zip(texts, references, strict=True)
+    return sum((len(s.strip()) + 1) * (len(r.strip()) + 1) for s, r in pairs)
+
+
 def check_cost(cost: Cost, attention: bool, limits: ServeLimits) -> None:
     """Raise :class:`ApiError` (413) for a request whose bounded cost is over a limit."""
     if cost.work > limits.max_work:
@@ -138,28 +154,33 @@ def check_cost(cost: Cost, attention: bool, limits: ServeLimits) -> None:
         )
 
 
-def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> None:
-    """Raise :class:`ApiError` for a request over a configured limit."""
-    if len(request.text) > limits.max_sentences:
+def check_texts(texts: list[str], field: str, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` for too many sentences, a long one or invalid Unicode."""
+    if len(texts) > limits.max_sentences:
         raise ApiError(
             413,
             "too_many_sentences",
-            f"text: at most {limits.max_sentences} sentences per request (got {len(request.text)})",
+            f"{field}: at most {limits.max_sentences} sentences per request (got {len(texts)})",
         )
-    for index, sentence in enumerate(request.text):
+    for index, sentence in enumerate(texts):
         if not _is_unicode(sentence):
             raise ApiError(
                 422,
                 "invalid_request",
-                f"text[{index}]: not valid Unicode (a lone surrogate such as \\ud800)",
+                f"{field}[{index}]: not valid Unicode (a lone surrogate such as \\ud800)",
             )
         if len(sentence) > limits.max_chars:
             raise ApiError(
                 413,
                 "sentence_too_long",
-                f"text[{index}]: at most {limits.max_chars} characters per sentence "
+                f"{field}[{index}]: at most {limits.max_chars} characters per sentence "
                 f"(got {len(sentence)})",
             )
+
+
+def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` for a request over a configured limit."""
+    check_texts(request.text, "text", limits)
     if not 1 <= beam <= limits.max_beam:
         raise ApiError(
             422, "beam_out_of_range", f"beam: must be in [1, {limits.max_beam}] (got {beam})"
@@ -170,6 +191,58 @@ def check_request(request: TranslateRequest, beam: int, limits: ServeLimits) -> 
             "nbest_out_of_range",
             f"nbest: must be in [1, beam={beam}] (got {request.nbest})",
         )
+
+
+def check_force(request: ForceRequest, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` for a ``/force`` request that is malformed or over a limit."""
+    if len(request.reference) != len(request.text):
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"reference: one per source sentence ({len(request.text)} in text, "
+            f"got {len(request.reference)})",
+        )
+    check_texts(request.text, "text", limits)
+    check_texts(request.reference, "reference", limits)
+    for index, sentence in enumerate(request.text):
+        if not sentence.strip():
+            raise ApiError(
+                422, "invalid_request", f"text[{index}]: empty sentence, nothing to force-decode"
+            )
+    cells = force_cells(request.text, request.reference)
+    if cells > limits.max_attention_cells:
+        raise ApiError(
+            413,
+            "too_much_attention",
+            f"attention matrices of up to {cells} numbers are over "
+            f"max_attention_cells={limits.max_attention_cells}: send fewer or shorter sentences",
+        )
+
+
+def check_heatmap(request: HeatmapRequest, limits: ServeLimits) -> None:
+    """Raise :class:`ApiError` for a ``/heatmap`` request of the wrong shape or too large."""
+    sides = {"source_tokens": request.source_tokens, "target_tokens": request.target_tokens}
+    for field, tokens in sides.items():
+        if len(tokens) > limits.max_heatmap_tokens:
+            raise ApiError(
+                413,
+                "heatmap_too_large",
+                f"{field}: at most {limits.max_heatmap_tokens} tokens per side (got {len(tokens)})",
+            )
+    rows, columns = len(request.target_tokens), len(request.source_tokens)
+    if len(request.attention) != rows:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"attention: one row per target token ({rows}), got {len(request.attention)} rows",
+        )
+    for index, row in enumerate(request.attention):
+        if len(row) != columns:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"attention[{index}]: one weight per source token ({columns}), got {len(row)}",
+            )
 
 
 def _is_unicode(text: str) -> bool:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from softalign import checkpoint as ckpt
-from softalign.backend import apply_backend
+from softalign.backend import apply_backend, choose_backend
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import seen_ids
 from softalign.errors import CheckpointError, Interrupted, SoftalignError
@@ -125,6 +125,14 @@ def prepare(
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
     output_ids = generator_words(config, start, train.tgt, len(tgt_vocab))
+    m = config.model
+    log.info(
+        "building the model: %s encoder-decoder, %s attention, %s backend on %s",
+        m.rnn_type.upper(),
+        m.attention,
+        choose_backend(cfg.backend, device),
+        device,
+    )
     model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
     model = apply_backend(model, cfg.backend, device).to(device)
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
