@@ -88,8 +88,10 @@ def start(device_name: str) -> tuple[Ranks, torch.device]:
 _RETIRED: list[Any] = []
 
 
-def stop() -> None:
-    """Leave the process group (no-op without one), after every rank has arrived here.
+def stop(finished: bool = True) -> None:
+    """Leave the process group (no-op without one); after a ``finished`` run, once every rank
+    has arrived here (after a failure, at once: the other ranks may never arrive, and
+    torchrun stops them when this process exits).
 
     The group is unregistered but its C++ object is not destroyed now: gloo's destructor
     joins its worker threads while holding the GIL, and a worker may still be freeing the
@@ -99,9 +101,21 @@ def stop() -> None:
     dies with the process, when its threads are long idle.
     """
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if finished:
+            dist.barrier()
         _RETIRED.append(dist.distributed_c10d._get_default_group())
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def leaving_at_the_end() -> Iterator[None]:
+    """Run the body, then :func:`stop` (``finished`` unless the body raised)."""
+    try:
+        yield
+    except BaseException:
+        stop(finished=False)
+        raise
+    stop(finished=True)
 
 
 # --------------------------------------------------------------------------- sharding

@@ -350,21 +350,18 @@ def train(
     if ckpt.list_checkpoints(run_dir):
         raise SoftalignError(f"{run_dir}: already holds a run; use --resume to continue it")
     before = set(os.listdir(run_dir)) if run_dir.is_dir() else None
-    try:
-        with StopFlag(raising=True) as stop:
-            try:
-                session = prepare(config, run_dir, resume=False)
-            except BaseException as exc:
-                if not stop.requested:
-                    raise
-                remove_new_files(run_dir, before)
-                if isinstance(exc, Interrupted):
-                    raise
-                # SentencePiece may turn the signal's exception into its own error
-                raise Interrupted(stop.signum) from None
-            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
-    finally:
-        distributed.stop()
+    with distributed.leaving_at_the_end(), StopFlag(raising=True) as stop:
+        try:
+            session = prepare(config, run_dir, resume=False)
+        except BaseException as exc:
+            if not stop.requested:
+                raise
+            remove_new_files(run_dir, before)
+            if isinstance(exc, Interrupted):
+                raise
+            # SentencePiece may turn the signal's exception into its own error
+            raise Interrupted(stop.signum) from None
+        return run(session, max_steps, checkpoint_every, progress, stop, on_step)
 
 
 def resume(
@@ -386,9 +383,6 @@ def resume(
     overrides = overrides or []
     request = ResumeRequest(path, load_config(path), resume_config.set_keys(overrides))
     config = load_config(path, overrides)
-    try:
-        with StopFlag(raising=True) as stop:
-            session = prepare(config, run_dir, resume=True, request=request)
-            return run(session, max_steps, checkpoint_every, progress, stop, on_step)
-    finally:
-        distributed.stop()
+    with distributed.leaving_at_the_end(), StopFlag(raising=True) as stop:
+        session = prepare(config, run_dir, resume=True, request=request)
+        return run(session, max_steps, checkpoint_every, progress, stop, on_step)
