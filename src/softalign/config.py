@@ -121,6 +121,9 @@ class TrainingConfig:
     early_stopping_metric: str = "loss"  # loss | bleu
     checkpoint_every: int = 500  # steps between checkpoints
     keep_checkpoints: int = 2  # latest checkpoints kept (the best one is kept too)
+    # at the end, average the last K <= average_last checkpoints, K chosen on the validation
+    # loss, into RUN/averaged (needs keep_checkpoints >= average_last); 0 = off
+    average_last: int = 0
     log_every: int = 50  # steps between lines of metrics.jsonl
     max_nonfinite_steps: int = 5  # stop after this many non-finite losses in a row
     threads: int = 0  # torch CPU threads; 0 = all cores
@@ -386,6 +389,12 @@ def validate(config: RunConfig) -> None:
     _require(t.valid_every >= 1, "training.valid_every", "must be positive")
     _require(t.checkpoint_every >= 1, "training.checkpoint_every", "must be positive")
     _require(t.keep_checkpoints >= 1, "training.keep_checkpoints", "must be at least 1")
+    _require(t.average_last >= 0, "training.average_last", "must be >= 0")
+    _require(
+        t.keep_checkpoints >= t.average_last,
+        "training.average_last",
+        f"is {t.average_last} but only training.keep_checkpoints={t.keep_checkpoints} are kept",
+    )
     _require(t.log_every >= 1, "training.log_every", "must be positive")
     _require(t.max_nonfinite_steps >= 1, "training.max_nonfinite_steps", "must be positive")
     _require(t.threads >= 0, "training.threads", "must be >= 0")

@@ -98,3 +98,39 @@ def test_training_follows_the_plan_and_resume_continues_it_exactly(tmp_path):
     b = load_file(str(ckpt.latest_checkpoint(tmp_path / "resumed") / "model.safetensors"))
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_the_end_of_a_run_averages_the_last_checkpoints_chosen_on_validation(tmp_path):
+    from softalign.average import average_tensors
+    from softalign.train.final_average import AVERAGED_DIR
+    from softalign.translator import Translator
+
+    config = tiny_config(
+        **{
+            "training.schedule": "cosine",
+            "training.max_steps": 40,
+            "training.checkpoint_every": 10,
+            "training.valid_every": 20,
+            "training.keep_checkpoints": 4,
+            "training.average_last": 4,
+        }
+    )
+    train(config, tmp_path / "run", progress=False)
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    chosen = [r for r in records if "averaged_last" in r]
+    assert len(chosen) == 1 and 1 <= chosen[0]["averaged_last"] <= 4
+    k = chosen[0]["averaged_last"]
+    # the averaged run holds the mean of the last k checkpoints, and loads like any run
+    paths = ckpt.list_checkpoints(tmp_path / "run")[-k:]
+    expected = average_tensors([load_file(str(p / "model.safetensors")) for p in paths])
+    averaged = tmp_path / "run" / AVERAGED_DIR
+    got = load_file(str(ckpt.latest_checkpoint(averaged) / "model.safetensors"))
+    for name in expected:
+        assert torch.equal(got[name], expected[name]), name
+    translator = Translator.load(averaged, backend="reference")
+    assert translator.translate(["a b c"])[0].text is not None
+
+
+def test_average_last_needs_the_checkpoints_kept():
+    with pytest.raises(ConfigError, match="training.average_last"):
+        tiny_config(**{"training.average_last": 5, "training.keep_checkpoints": 2})

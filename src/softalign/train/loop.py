@@ -35,6 +35,7 @@ from softalign.model.seq2seq import build_model
 from softalign.precision import Precision
 from softalign.train import distributed, resume_config
 from softalign.train.distributed import Ranks
+from softalign.train.final_average import average_at_the_end
 from softalign.train.inputs import load_data
 from softalign.train.interrupts import StopFlag, remove_new_files
 from softalign.train.optim import build_optimizer
@@ -326,6 +327,8 @@ def _loop(
         state.stopped = state.stopped or reason
         if session.saved_step != state.step:
             save(session)
+        if not state.stopped.startswith("interrupted"):  # a signal wants the process to end
+            average_at_the_end(session)
         log.info("stopped at step %d: %s", state.step, state.stopped)
     if session.tensorboard is not None:
         session.tensorboard.close()
