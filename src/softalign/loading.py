@@ -24,13 +24,15 @@ def load_model(
     device: torch.device,
     backend: str = "auto",
     state: dict[str, Any] | None = None,
+    tensors: dict[str, torch.Tensor] | None = None,
 ) -> Seq2Seq:
     """The model of ``config`` with the weights of the checkpoint ``path`` (its ``state.json``
-    read again unless given), computed by ``backend`` on ``device``.
+    and ``model.safetensors`` read again unless given), computed by ``backend`` on ``device``.
 
     The generator's output words (``output_ids``) come from the checkpoint itself."""
     state = ckpt.read_state(path) if state is None else state
-    tensors = ckpt.load_tensors(path, "model.safetensors", state)
+    if tensors is None:
+        tensors = ckpt.load_tensors(path, "model.safetensors", state)
     output_ids = tensors.get("output_ids")  # absent: the generator scores every id
     try:
         model = build_model(config, src_vocab_size, tgt_vocab_size, output_ids, initialize=False)

@@ -31,6 +31,7 @@ from softalign.backend import apply_backend, choose_backend
 from softalign.config import RunConfig, load_config
 from softalign.data.dataset import seen_ids
 from softalign.errors import CheckpointError, Interrupted, SoftalignError
+from softalign.loading import load_model
 from softalign.model.seq2seq import build_model
 from softalign.precision import Precision
 from softalign.train import distributed, resume_config
@@ -134,8 +135,20 @@ def prepare(
         choose_backend(cfg.backend, device),
         device,
     )
-    model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
-    model = apply_backend(model, cfg.backend, device).to(device)
+    if start is None:
+        model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
+        model = apply_backend(model, cfg.backend, device).to(device)
+    else:  # the loader Translator uses, on the checkpoint already read and verified
+        model = load_model(
+            start.path,
+            config.model,
+            len(src_vocab),
+            len(tgt_vocab),
+            device=device,
+            backend=cfg.backend,
+            state=start.state,
+            tensors=start.model,
+        )
     if ranks.active:  # same initial weights everywhere, but each rank its own dropout masks
         torch.manual_seed(cfg.seed + 7919 * ranks.rank)
     log.info(

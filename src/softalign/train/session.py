@@ -94,9 +94,10 @@ def save(session: Session) -> Path | None:
 
 
 def restore(session: Session, loaded: ckpt.Loaded) -> None:
-    """Put a checkpoint (see :func:`~softalign.checkpoint.load_newest_intact`) back."""
-    path, state, extra = loaded.path, loaded.state, loaded.extra
-    ckpt.load_weights(session.model, loaded.model, path)
+    """Put a checkpoint's training state back (``ckpt.load_newest_intact``): optimizer,
+    schedule, counters, loss scale and RNG. The weights came with the model, built by
+    :func:`~softalign.loading.load_model` like a translator's."""
+    path, state, extra = loaded.path, loaded.state, loaded.extra  # the weights: load_model
     try:  # a state.json from another version, or edited by hand
         optimizer_from_flat(session.optimizer, extra, state["param_groups"])
         session.schedule.load_state_dict(state["schedule"])
