@@ -95,7 +95,7 @@ def _train_spm(data: Path) -> None:
     it here on the same files gives the model that softalign's run will train for itself
     (``peers.py`` checks that both have the same pieces and scores).
     """
-    from softalign.config import DataConfig, VocabConfig
+    from softalign.config import DataConfig, TrainingConfig, VocabConfig
     from softalign.data.dataset import train_vocabs
     from softalign.data.sources import load_splits
 
@@ -107,7 +107,9 @@ def _train_spm(data: Path) -> None:
         valid_tgt="val.de",
         vocab=VocabConfig(type="unigram", size=VOCAB_SIZE, joint=True),
     )
-    train_vocabs(config, load_splits(config, ("train",))["train"], data)
+    # softalign's own runs train theirs with training.seed (default 42): the same pieces
+    seed = TrainingConfig().seed
+    train_vocabs(config, load_splits(config, ("train",))["train"], data, seed)
 
 
 def prepare_data(workdir: Path, multi30k: Path) -> Path:

@@ -211,9 +211,13 @@ class Softalign(System):
     def same_vocab(self, run_dir: Path) -> bool:
         """Did softalign train the shared SentencePiece model for itself? (Same pieces and
         scores; the model files differ only in the output path recorded in them.)"""
-        return (run_dir / "spm.joint.vocab").read_bytes() == (
-            self.data / "spm.joint.vocab"
-        ).read_bytes()
+        import sentencepiece as spm
+
+        def pieces(path: Path) -> list[tuple[str, float]]:
+            model = spm.SentencePieceProcessor(model_file=str(path))
+            return [(model.id_to_piece(i), model.get_score(i)) for i in range(len(model))]
+
+        return pieces(run_dir / "spm.joint.model") == pieces(self.data / "spm.joint.model")
 
     def tgt_vocab_size(self, run_dir):
         """The generator's rows: the target pieces seen in training (``model.output_vocab``)."""
