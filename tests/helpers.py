@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from softalign.config import ModelConfig, RunConfig, from_dict
@@ -35,21 +37,31 @@ def tiny_config(**overrides) -> RunConfig:
     return from_dict(TINY).replace(**overrides)
 
 
-def tiny_model(attention: str = "additive", rnn_type: str = "gru") -> Seq2Seq:
-    """A small untrained model (seed 0, 20 source and target ids, no dropout), in eval mode."""
-    torch.manual_seed(0)
-    config = ModelConfig(
-        embedding_size=16,
-        encoder_hidden=8,
-        encoder_layers=1,
-        decoder_hidden=16,
-        attention=attention,
-        attention_size=8,
-        output_size=16,
-        dropout=0.0,
-        rnn_type=rnn_type,
-    )
-    return build_model(config, 20, 20).eval()
+# the smallest model worth testing: one encoder layer, no dropout
+TINY_MODEL = ModelConfig(
+    embedding_size=16,
+    encoder_hidden=8,
+    encoder_layers=1,
+    decoder_hidden=16,
+    attention_size=8,
+    output_size=16,
+    dropout=0.0,
+)
+
+
+def tiny_model(
+    attention: str = "additive",
+    rnn_type: str = "gru",
+    *,
+    seed: int = 0,
+    output_ids: list[int] | None = None,
+) -> Seq2Seq:
+    """An untrained :data:`TINY_MODEL` (20 source and target ids; its generator over
+    ``output_ids``, else all), in eval mode."""
+    torch.manual_seed(seed)
+    config = dataclasses.replace(TINY_MODEL, attention=attention, rnn_type=rnn_type)
+    ids = None if output_ids is None else torch.tensor(output_ids)
+    return build_model(config, 20, 20, ids).eval()
 
 
 def needs_bf16_products():

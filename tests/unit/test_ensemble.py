@@ -6,13 +6,11 @@ import pytest
 import torch
 from tests.helpers import tiny_config, tiny_model
 
-from softalign.config import ModelConfig
 from softalign.data.vocab import BOS_ID
 from softalign.decoding.ensemble import Ensemble, load_ensemble
 from softalign.decoding.search import decode_ids
 from softalign.errors import SoftalignError
 from softalign.fast import accelerate
-from softalign.model.seq2seq import build_model
 from softalign.train.loop import train
 from softalign.translator import Translator
 
@@ -20,17 +18,7 @@ SOURCES = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16, 17]]
 
 
 def model_with_output_ids(ids):
-    torch.manual_seed(1)
-    config = ModelConfig(
-        embedding_size=16,
-        encoder_hidden=8,
-        encoder_layers=1,
-        decoder_hidden=16,
-        attention_size=8,
-        output_size=16,
-        dropout=0.0,
-    )
-    return build_model(config, 20, 20, torch.tensor(ids)).eval()
+    return tiny_model(seed=1, output_ids=ids)
 
 
 def first_step(model, src):

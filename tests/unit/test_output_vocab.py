@@ -5,10 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-from tests.helpers import tiny_config
+from tests.helpers import TINY_MODEL, tiny_config
 
 from softalign import checkpoint as ckpt
-from softalign.config import ModelConfig
 from softalign.data.binarized import TokenSequences
 from softalign.data.dataset import seen_ids
 from softalign.data.sources import load_splits
@@ -19,15 +18,6 @@ from softalign.model.seq2seq import build_model
 from softalign.train.loop import resume, train
 from softalign.translator import Translator
 
-SMALL = ModelConfig(
-    embedding_size=16,
-    encoder_hidden=8,
-    encoder_layers=1,
-    decoder_hidden=16,
-    attention_size=8,
-    output_size=16,
-    dropout=0.0,
-)
 KEPT = [UNK_ID, EOS_ID, 4, 7, 9, 12, 20]
 
 
@@ -41,7 +31,7 @@ def test_seen_ids_counts_lists_and_memory_mapped_ids():
 
 def test_loss_and_step_use_the_rows_of_the_seen_words():
     torch.manual_seed(0)
-    model = build_model(SMALL, 30, 25, torch.tensor(KEPT))
+    model = build_model(TINY_MODEL, 30, 25, torch.tensor(KEPT))
     assert model.generator.out_features == len(KEPT)
     src = torch.randint(4, 30, (2, 5))
     tgt_in = torch.tensor([[BOS_ID, 4, 9], [BOS_ID, 20, 7]])
@@ -59,16 +49,16 @@ def test_loss_and_step_use_the_rows_of_the_seen_words():
 
 
 def test_loading_other_output_ids_reindexes_the_rows():
-    model = build_model(SMALL, 30, 25, torch.tensor(KEPT))
+    model = build_model(TINY_MODEL, 30, 25, torch.tensor(KEPT))
     other = [UNK_ID, EOS_ID, 5, 6, 10, 11, 24]
-    model.load_state_dict(build_model(SMALL, 30, 25, torch.tensor(other)).state_dict())
+    model.load_state_dict(build_model(TINY_MODEL, 30, 25, torch.tensor(other)).state_dict())
     assert model.output_rows(torch.tensor([5, 24, 4])).tolist() == [2, 6, 0]
 
 
 @pytest.mark.parametrize("bad", [[EOS_ID, UNK_ID, 4], [EOS_ID, 4], [UNK_ID, 25]])
 def test_output_ids_must_be_increasing_ids_with_unk(bad):
     with pytest.raises(ValueError):
-        build_model(SMALL, 30, 25, torch.tensor(bad))
+        build_model(TINY_MODEL, 30, 25, torch.tensor(bad))
 
 
 def test_a_run_saves_its_seen_words_and_translates_with_them(tmp_path):
