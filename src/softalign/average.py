@@ -72,12 +72,19 @@ def average_run(run_dir: str | Path, output_dir: str | Path, paths: Sequence[Pat
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
     if output_dir.exists() and any(output_dir.iterdir()):
         raise SoftalignError(f"{output_dir}: exists and is not empty")
-    config = load_config(run_dir / "config.yaml")
     tensors = []
     for path in paths:
         state = ckpt.read_state(path)
         tensors.append(ckpt.load_tensors(path, "model.safetensors", state))
-    mean = average_tensors(tensors)
+    return save_average(run_dir, output_dir, paths, average_tensors(tensors))
+
+
+def save_average(
+    run_dir: Path, output_dir: Path, paths: Sequence[Path], mean: dict[str, torch.Tensor]
+) -> Path:
+    """Write ``mean``, the average of the checkpoints ``paths`` of ``run_dir``, as the run
+    directory ``output_dir`` (see :func:`average_run`). Returns the checkpoint's directory."""
+    config = load_config(run_dir / "config.yaml")
     output_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "config.yaml", output_dir / "config.yaml")
     for vocab in vocab_files(run_dir, config.data.vocab.joint):

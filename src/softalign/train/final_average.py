@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from softalign import checkpoint as ckpt
-from softalign.average import average_run, average_tensors
+from softalign.average import average_tensors, save_average
 from softalign.loss import corpus_loss
 from softalign.train.session import Session
 from softalign.train.step import write_metrics
@@ -48,15 +48,17 @@ def average_at_the_end(session: Session) -> Path | None:
         return None
     tensors = [ckpt.load_tensors(p, "model.safetensors", ckpt.read_state(p)) for p in paths]
     trained = {name: value.clone() for name, value in session.model.state_dict().items()}
-    losses = {}
+    losses, best, best_mean = {}, 0, None
     for k in range(1, len(paths) + 1):
-        losses[k] = validation_loss(session, average_tensors(tensors[-k:]))
+        mean = average_tensors(tensors[-k:])
+        losses[k] = validation_loss(session, mean)
+        if best_mean is None or losses[k] < losses[best]:
+            best, best_mean = k, mean
     session.model.load_state_dict(trained)
-    best = min(losses, key=losses.__getitem__)
     output = session.run_dir / AVERAGED_DIR
     if output.exists():  # from before a resume: replaced by this run's average
         shutil.rmtree(output)
-    average_run(session.run_dir, output, paths[-best:])
+    save_average(session.run_dir, output, paths[-best:], best_mean)
     log.info(
         "averaged the last %d of %d checkpoints into %s (valid_loss by K: %s)",
         best,

@@ -72,14 +72,10 @@ def setup_logging(run_dir: Path, ranks: Ranks) -> None:
     log.propagate = False
 
 
-def generator_words(
-    config: RunConfig, start: ckpt.Loaded | None, train_tgt, tgt_vocab_size: int
-) -> torch.Tensor | None:
-    """The target ids the generator scores (None: all). A resumed run keeps its checkpoint's
-    (``start``), whatever the data or ``model.output_vocab`` say now; a new run with
-    ``output_vocab: seen`` takes the ids seen in its training targets."""
-    if start is not None:
-        return start.model.get("output_ids")
+def generator_words(config: RunConfig, train_tgt, tgt_vocab_size: int) -> torch.Tensor | None:
+    """The target ids the generator of a new run scores (None: all): with ``output_vocab:
+    seen``, the ids seen in its training targets. (A resumed run keeps its checkpoint's,
+    whatever the data or ``model.output_vocab`` say now: ``load_model`` reads them.)"""
     if config.model.output_vocab == "seen":
         return torch.tensor(seen_ids(train_tgt, tgt_vocab_size))
     return None
@@ -126,7 +122,6 @@ def prepare(
     precision = Precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     train, valid, src_vocab, tgt_vocab = load_data(config, run_dir, resume, ranks)
-    output_ids = generator_words(config, start, train.tgt, len(tgt_vocab))
     m = config.model
     log.info(
         "building the model: %s encoder-decoder, %s attention, %s backend on %s",
@@ -136,6 +131,7 @@ def prepare(
         device,
     )
     if start is None:
+        output_ids = generator_words(config, train.tgt, len(tgt_vocab))
         model = build_model(config.model, len(src_vocab), len(tgt_vocab), output_ids)
         model = apply_backend(model, cfg.backend, device).to(device)
     else:  # the loader Translator uses, on the checkpoint already read and verified
