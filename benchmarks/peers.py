@@ -57,6 +57,8 @@ from peers_systems import (  # noqa: E402
     OpenNMT,
     Softalign,
     SoftalignBF16,
+    SoftalignRecipe,
+    SoftalignRecipeReference,
     SoftalignReference,
     System,
     median,
@@ -97,6 +99,10 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
             systems.append(SoftalignBF16(data, Path(sys.executable)))
         elif name == "softalign-reference":
             systems.append(SoftalignReference(data, Path(sys.executable)))
+        elif name == "softalign-recipe":
+            systems.append(SoftalignRecipe(data, Path(sys.executable)))
+        elif name == "softalign-recipe-reference":
+            systems.append(SoftalignRecipeReference(data, Path(sys.executable)))
         elif name == "joey":
             systems.append(Joey(data, install_peer(args.workdir, "joey")))
         elif name == "onmt":
@@ -106,7 +112,8 @@ def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
         else:
             raise SystemExit(
                 f"--systems: unknown system {name!r} "
-                "(softalign, softalign-bf16, softalign-reference, joey, onmt)"
+                "(softalign, softalign-bf16, softalign-reference, softalign-recipe, "
+                "softalign-recipe-reference, joey, onmt)"
             )
     return systems
 
@@ -180,6 +187,8 @@ def phase_budget(args, systems, runs: Path) -> dict[str, float]:
     """Train each system for the budget; returns each one's peak RSS (MB)."""
     rss = {}
     for system in systems:
+        if getattr(system, "budget_of", ""):
+            continue  # decodes another system's budget model
         run_dir = fresh(budget_dir(runs, system))
         log(f"budget: {system.name} for {args.budget_minutes:g} min")
         rss[system.name] = system.train(run_dir, 10**9, 20, args.budget_minutes * 60).peak_rss_mb
@@ -187,7 +196,7 @@ def phase_budget(args, systems, runs: Path) -> dict[str, float]:
 
 
 def budget_dir(runs: Path, system: System) -> Path:
-    return runs / f"budget-{system.name.split()[0]}"
+    return runs / f"budget-{getattr(system, 'budget_of', '') or system.name.split()[0]}"
 
 
 def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list[str]:

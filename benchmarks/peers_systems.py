@@ -49,7 +49,8 @@ class Process:
     log: Path
 
     def check(self, what: str) -> Process:
-        if self.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+        stopped = (signal.SIGTERM, signal.SIGINT)
+        if self.returncode not in (0, *(-s for s in stopped), *(128 + s for s in stopped)):
             tail = self.log.read_text(errors="replace").splitlines()[-15:]
             message = f"{what} failed ({self.returncode}); {self.log}:\n" + "\n".join(tail)
             raise RuntimeError(message)
@@ -161,10 +162,12 @@ class Softalign(System):
     name = "softalign"
     precision = "fp32"
     backend = "auto"  # the fast CPU backend on the CPU (softalign/backend.py)
+    config_name = "multi30k-en-de.yaml"
+    budget_of = ""  # decode another system's budget model instead of training one
 
-    def config(self, max_steps: int, log_every: int) -> dict:
+    def config(self, max_steps: int, log_every: int, deadline_s: float | None = None) -> dict:
         """``configs/multi30k-en-de.yaml`` on the benchmark's files, with the joint 8k vocab."""
-        config = yaml.safe_load((REPO / "configs" / "multi30k-en-de.yaml").read_text())
+        config = yaml.safe_load((REPO / "configs" / self.config_name).read_text())
         config["data"].update(
             dir=str(self.data),
             train_src="train.en",
@@ -190,7 +193,8 @@ class Softalign(System):
     def train(self, run_dir, max_steps, log_every, deadline_s):
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg = run_dir.parent / f"{run_dir.name}.yaml"
-        cfg.write_text(yaml.safe_dump(self.config(max_steps, log_every), sort_keys=False))
+        config = self.config(max_steps, log_every, deadline_s)
+        cfg.write_text(yaml.safe_dump(config, sort_keys=False))
         cmd = [str(self.python), "-m", "softalign", "train", str(cfg), "-o", str(run_dir)]
         cmd += ["--no-progress"]
         return run_process(cmd, run_dir / "bench.log", deadline_s=deadline_s).check("softalign")
@@ -255,6 +259,45 @@ class SoftalignReference(Softalign):
 
     name = "softalign-reference"
     backend = "reference"
+
+
+class SoftalignRecipe(Softalign):
+    """The same model trained with softalign's recipe for a 15-minute budget
+    (``configs/multi30k-en-de-15min.yaml``: warm-up and a cosine decay that ends at the
+    deadline, a checkpoint every 50 steps, the last ones averaged at the end). Within a budget
+    it stops itself ``STOP_EARLY_S`` before the harness's deadline (at half a
+    shorter budget), so that start-up, the final
+    checkpoint and the averaging all fit in the same wall clock as the peers'; it decodes the
+    average (``RUN/averaged``)."""
+
+    name = "softalign-recipe"
+    config_name = "multi30k-en-de-15min.yaml"
+    STOP_EARLY_S = 60.0
+
+    def config(self, max_steps, log_every, deadline_s=None):
+        config = super().config(max_steps, log_every, deadline_s)
+        shipped = yaml.safe_load((REPO / "configs" / self.config_name).read_text())["training"]
+        for key in ("checkpoint_every", "keep_checkpoints", "average_last", "valid_every"):
+            config["training"][key] = shipped[key]
+        minutes = max(deadline_s - self.STOP_EARLY_S, deadline_s / 2) / 60 if deadline_s else 0
+        config["training"]["max_minutes"] = round(minutes, 3)
+        return config
+
+    def decode(self, run_dir, split, beam, batch_tokens):
+        averaged = run_dir / "averaged"
+        return super().decode(averaged if averaged.exists() else run_dir, split, beam, batch_tokens)
+
+    def trained_steps(self, run_dir):
+        averaged = run_dir / "averaged"
+        return super().trained_steps(averaged if averaged.exists() else run_dir)
+
+
+class SoftalignRecipeReference(SoftalignRecipe):
+    """The recipe's budget model decoded by the reference backend (not trained again)."""
+
+    name = "softalign-recipe-reference"
+    backend = "reference"
+    budget_of = "softalign-recipe"
 
 
 def softalign_decode(

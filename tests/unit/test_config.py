@@ -36,6 +36,15 @@ def test_overrides_are_typed_and_applied(tmp_path):
     assert cfg.model.bidirectional is False
 
 
+def test_exponent_numbers_are_numbers_in_files_and_overrides(tmp_path):
+    """PyYAML (YAML 1.1) reads ``1e-5`` as a string; a float key takes it as the number."""
+    cfg = load_config(
+        write(tmp_path, BASE + "training:\n  min_lr: 1e-5\n"), ["training.lr=2E-3"]
+    )
+    assert cfg.training.min_lr == 1e-5
+    assert cfg.training.lr == 0.002
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "message"),
     [
