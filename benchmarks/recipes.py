@@ -166,7 +166,9 @@ def train_all(args: argparse.Namespace, todo: list[Variant]) -> None:
             run.mkdir(parents=True)
             print(f"[recipes] training {variant.slug} for {args.minutes:g} min", file=sys.stderr)
             proc = softalign(
-                *train_command(args, variant, run), threads=args.threads, log=run / "recipe-train.log"
+                *train_command(args, variant, run),
+                threads=args.threads,
+                log=run / "recipe-train.log",
             )
             running.append((variant, proc))
         time.sleep(5)
@@ -175,7 +177,9 @@ def train_all(args: argparse.Namespace, todo: list[Variant]) -> None:
                 running.remove((variant, proc))
                 run = args.workdir / variant.slug
                 if proc.returncode:
-                    raise SystemExit(f"{variant.slug}: training failed, see {run / 'recipe-train.log'}")
+                    raise SystemExit(
+                        f"{variant.slug}: training failed, see {run / 'recipe-train.log'}"
+                    )
                 (run / "recipe-done").touch()
 
 
