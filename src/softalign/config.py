@@ -114,7 +114,7 @@ class TrainingConfig:
     accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (autocast; fp16: CUDA, loss-scaled)
     max_steps: int = 100000  # stop at this step
-    max_minutes: float = 0.0  # budget of training + validation time; 0 = none
+    max_minutes: float = 0.0  # budget of training, validation and checkpoint time; 0 = none
     max_epochs: int = 0  # stop after this many passes over the data; 0 = none
     valid_every: int = 500  # steps between validations (loss, perplexity, BLEU)
     valid_bleu: bool = True  # also translate the validation set (greedy) and score it

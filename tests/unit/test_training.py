@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 import torch
@@ -116,6 +117,30 @@ def test_time_budget_stops_training(tmp_path):
     state = train(config, tmp_path / "r", progress=False)
     assert "time budget" in state.stopped
     assert state.step < 100000
+
+
+def test_checkpoint_writing_counts_in_the_time_budget(tmp_path, monkeypatch):
+    """0.5 s per checkpoint, one every step, a 3-second budget: the clock sees the writing,
+    so the run stops after a handful of steps, not after 3 s of steps alone."""
+    write = ckpt.save_checkpoint
+
+    def slow_write(*args, **kwargs):
+        time.sleep(0.5)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", slow_write)
+    config = tiny_config(
+        **{
+            "training.max_minutes": 0.05,
+            "training.max_steps": 100000,
+            "training.checkpoint_every": 1,
+            "training.keep_checkpoints": 1,
+        }
+    )
+    state = train(config, tmp_path / "r", progress=False)
+    assert "time budget" in state.stopped
+    assert state.step <= 7  # each step costs at least the 0.5 s write
+    assert state.elapsed_seconds >= 0.5 * state.step
 
 
 def test_tied_embeddings_train_checkpoint_and_load(tmp_path):

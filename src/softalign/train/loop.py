@@ -222,6 +222,15 @@ def stop_reason(session: Session, max_steps: int) -> str:
     return ""
 
 
+def save_in_budget(session: Session) -> None:
+    """Write a checkpoint and count the time it took in the run's clock (``max_minutes`` and
+    the budget schedules see it): rank 0's time, so every rank keeps the same clock."""
+    started = time.perf_counter()
+    save(session)
+    seconds = distributed.from_main(time.perf_counter() - started, session.ranks)
+    session.state.elapsed_seconds += seconds
+
+
 def run(
     session: Session,
     max_steps: int | None = None,
@@ -331,11 +340,11 @@ def _loop(
                 validation_round(session)
                 window_start = time.perf_counter()
             if result is not None and state.step % checkpoint_every == 0:
-                save(session)
+                save_in_budget(session)
         bar.close()
         state.stopped = state.stopped or reason
         if session.saved_step != state.step:
-            save(session)
+            save_in_budget(session)
         if not state.stopped.startswith("interrupted"):  # a signal wants the process to end
             average_at_the_end(session)
         log.info("stopped at step %d: %s", state.step, state.stopped)
