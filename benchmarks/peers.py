@@ -88,6 +88,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget-minutes", type=float, default=15.0)
     p.add_argument("--decode-sentences", type=int, default=0, help="0 = the whole test set")
     p.add_argument("--systems", default="softalign,softalign-bf16,joey,onmt")
+    p.add_argument(
+        "--budget-systems",
+        help="systems for the budget and decode phases, if not --systems (e.g. "
+        "softalign-recipe,softalign-recipe-reference,onmt)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.steps, args.rounds = 3, 5, 1
@@ -95,32 +100,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def build_systems(args: argparse.Namespace, data: Path) -> list[System]:
-    systems: list[System] = []
-    for name in args.systems.split(","):
-        if name == "softalign":
-            systems.append(Softalign(data, Path(sys.executable)))
-        elif name == "softalign-bf16":
-            systems.append(SoftalignBF16(data, Path(sys.executable)))
-        elif name == "softalign-reference":
-            systems.append(SoftalignReference(data, Path(sys.executable)))
-        elif name == "softalign-recipe":
-            systems.append(SoftalignRecipe(data, Path(sys.executable)))
-        elif name == "softalign-recipe-reference":
-            systems.append(SoftalignRecipeReference(data, Path(sys.executable)))
-        elif name == "joey":
-            systems.append(Joey(data, install_peer(args.workdir, "joey")))
-        elif name == "onmt":
-            onmt = OpenNMT(data, install_peer(args.workdir, "onmt"))
-            onmt.build_vocab(args.workdir)
-            systems.append(onmt)
-        else:
-            raise SystemExit(
-                f"--systems: unknown system {name!r} "
-                "(softalign, softalign-bf16, softalign-reference, softalign-recipe, "
-                "softalign-recipe-reference, joey, onmt)"
-            )
-    return systems
+def build_systems(args: argparse.Namespace, data: Path) -> tuple[list[System], list[System]]:
+    """The systems of the throughput phase and those of the budget and decode phases."""
+    names = args.systems.split(",")
+    budget_names = (args.budget_systems or args.systems).split(",")
+    built = {name: make_system(args, data, name) for name in dict.fromkeys(names + budget_names)}
+    return [built[n] for n in names], [built[n] for n in budget_names]
+
+
+def make_system(args: argparse.Namespace, data: Path, name: str) -> System:
+    python = Path(sys.executable)
+    softalign = {
+        "softalign": Softalign,
+        "softalign-bf16": SoftalignBF16,
+        "softalign-reference": SoftalignReference,
+        "softalign-recipe": SoftalignRecipe,
+        "softalign-recipe-reference": SoftalignRecipeReference,
+    }
+    if name in softalign:
+        return softalign[name](data, python)
+    if name == "joey":
+        return Joey(data, install_peer(args.workdir, "joey"))
+    if name == "onmt":
+        onmt = OpenNMT(data, install_peer(args.workdir, "onmt"))
+        onmt.build_vocab(args.workdir)
+        return onmt
+    raise SystemExit(
+        f"--systems: unknown system {name!r} ({', '.join([*softalign, 'joey', 'onmt'])})"
+    )
 
 
 def rotated(systems: list[System], round_no: int) -> list[System]:
@@ -266,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir.is_relative_to(REPO):
         raise SystemExit(f"--workdir {args.workdir}: keep the peers and data outside the repo")
     data = prepare_data(args.workdir, MULTI30K)
-    systems = build_systems(args, data)
+    systems, budget_systems = build_systems(args, data)
     runs = args.workdir / "runs"
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"## softalign vs peers ({started}{', --quick' if args.quick else ''})\n")
@@ -274,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = matmul_peak_flops()
     if "train" in phases:
         print("\n".join(phase_train(args, systems, runs, peak)) + "\n", flush=True)
-    train_rss = phase_budget(args, systems, runs) if "budget" in phases else {}
+    train_rss = phase_budget(args, budget_systems, runs) if "budget" in phases else {}
     if "decode" in phases:
-        print("\n".join(phase_decode(args, systems, runs, train_rss)) + "\n")
+        print("\n".join(phase_decode(args, budget_systems, runs, train_rss)) + "\n")
     print(f"Machine at end: {machine()}")
     return 0
 
