@@ -252,7 +252,8 @@ def table(args: argparse.Namespace, done: list[Variant]) -> str:
     names = list(dict.fromkeys(v.name for v in done))
     keys = list(dict.fromkeys(k for v in done for k in v.scores))
     header = ["variant", "seeds", "steps", "averaged K"]
-    header += [f"{k} BLEU" for k in keys] + [f"{k} chrF" for k in keys[:1] + keys[-1:]]
+    chrf_keys = list(dict.fromkeys(keys[:1] + keys[-1:]))  # val's, and test's when scored
+    header += [f"{k} BLEU" for k in keys] + [f"{k} chrF" for k in chrf_keys]
     rows = []
     for name in names:
         runs = [v for v in done if v.name == name]
@@ -260,7 +261,7 @@ def table(args: argparse.Namespace, done: list[Variant]) -> str:
         row.append(" / ".join(str(v.steps) for v in runs))
         row.append(" / ".join(str(v.averaged or "-") for v in runs))
         row += [mean_sd([v.scores[k]["bleu"] for v in runs]) for k in keys]
-        row += [mean_sd([v.scores[k]["chrf"] for v in runs]) for k in keys[:1] + keys[-1:]]
+        row += [mean_sd([v.scores[k]["chrf"] for v in runs]) for k in chrf_keys]
         rows.append(row)
     rows.sort(key=lambda r: -float(r[4].split()[0]))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

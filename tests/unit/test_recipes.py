@@ -67,3 +67,4 @@ def test_table_gives_mean_and_sd_over_seeds_best_first():
     assert rows[0].startswith("| b | 1,2 | 100 / 100 |")
     assert "| 35.00 ± 0.00 |" in rows[0]
     assert "| 31.00 ± 1.41 |" in rows[1]
+    assert rows[1].endswith("| 31.00 ± 1.41 | 50.00 ± 0.00 |")  # one chrF column per split
