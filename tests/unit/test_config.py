@@ -38,9 +38,7 @@ def test_overrides_are_typed_and_applied(tmp_path):
 
 def test_exponent_numbers_are_numbers_in_files_and_overrides(tmp_path):
     """PyYAML (YAML 1.1) reads ``1e-5`` as a string; a float key takes it as the number."""
-    cfg = load_config(
-        write(tmp_path, BASE + "training:\n  min_lr: 1e-5\n"), ["training.lr=2E-3"]
-    )
+    cfg = load_config(write(tmp_path, BASE + "training:\n  min_lr: 1e-5\n"), ["training.lr=2E-3"])
     assert cfg.training.min_lr == 1e-5
     assert cfg.training.lr == 0.002
 
@@ -137,3 +135,12 @@ def test_self_referencing_yaml_alias_is_a_one_line_error(tmp_path):
 def test_an_alias_in_an_override_is_a_plain_string(tmp_path):
     cfg = load_config(write(tmp_path, BASE), ["data.src_lang=*en"])
     assert cfg.data.src_lang == "*en"
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_config_loads(path):
+    """Types, known keys and the cross-key checks (e.g. average_last <= keep_checkpoints)."""
+    assert load_config(path).data.tgt_lang
