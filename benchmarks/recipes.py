@@ -7,10 +7,11 @@
 Each variant is the base config plus ``--set`` overrides (a grid below, or ``--variant
 NAME=KEY=VALUE,KEY=VALUE``), trained by ``softalign train`` for ``--minutes`` of training
 wall clock (``training.max_minutes``; the budget schedules end their decay there) and scored
-on the **validation** set with beam 5 (``--length-penalties`` tries several on it): only
-validation figures choose a recipe. ``--test`` also scores test2016 — for the final, already
-chosen recipe, never to choose one. A run that wrote ``RUN/averaged``
-(``training.average_last``) is scored on the average.
+on the **validation** set with beam 5 (``--length-penalties`` and ``--beams`` try others on
+it): only validation figures choose a recipe. ``--test`` also scores test2016 — for the final,
+already chosen recipe, never to choose one. A run that wrote ``RUN/averaged``
+(``training.average_last``) is scored on the average. The validation and test files are the
+config's own (``data.valid_*``, ``data.test_*``), so an En→Fr config scores En→Fr.
 
 ``--parallel 2 --threads 1`` trains two variants at once, one core each: a cheaper proxy for
 the 2-core budget (each run gets about 60% of a 2-thread run's steps), fine for ranking
@@ -102,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, default=1, help="runs at once")
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0 = all)")
     p.add_argument("--length-penalties", default="", help="also score these on val, e.g. 0.6,1.4")
+    p.add_argument("--beams", default="", help="also score these beam sizes on val, e.g. 1,10")
     p.add_argument("--test", action="store_true", help="also score test2016 (final figures)")
     p.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "softalign-recipes")
     args = p.parse_args(argv)
@@ -183,47 +185,63 @@ def train_all(args: argparse.Namespace, todo: list[Variant]) -> None:
                 (run / "recipe-done").touch()
 
 
-def split_files(split: str) -> tuple[Path, Path]:
-    stem = {"val": "val", "test2016": "test_2016_flickr"}[split]
-    return DATA / f"{stem}.en.gz", DATA / f"{stem}.de.gz"
+def split_files(config: Path, split: str) -> tuple[Path, Path]:
+    """The config's own validation or test files (``data.valid_*``, ``data.test_*``), in DATA."""
+    from softalign.config import load_config
+
+    data = load_config(config).data
+    names = {"val": (data.valid_src, data.valid_tgt), "test2016": (data.test_src, data.test_tgt)}
+    src, tgt = names[split]
+    if not src or not tgt:
+        raise SystemExit(f"{config}: data has no {split} files")
+    return DATA / src, DATA / tgt
 
 
 def scored_run(run: Path) -> Path:
     return run / "averaged" if (run / "averaged").exists() else run
 
 
+def val_settings(args: argparse.Namespace) -> list[tuple[int, float | None]]:
+    """(beam, length penalty) pairs scored on val: beam 5 with the config's penalty first."""
+    settings: list[tuple[int, float | None]] = [(5, None)]
+    settings += [(5, float(x)) for x in args.length_penalties.split(",") if x]
+    settings += [(int(x), None) for x in args.beams.split(",") if x and int(x) != 5]
+    return settings
+
+
 def evaluate_all(args: argparse.Namespace, todo: list[Variant]) -> None:
     jobs = []
-    penalties = [None] + [float(x) for x in args.length_penalties.split(",") if x]
+    settings = val_settings(args)
     for variant in todo:
         run = args.workdir / variant.slug
         variant.steps = last_step(run)
         variant.averaged = averaged_last(run)
         for split in ["val"] + (["test2016"] if args.test else []):
-            for lp in penalties if split == "val" else [None]:
-                jobs.append((variant, split, lp))
-    running: list[tuple[Variant, str, float | None, subprocess.Popen]] = []
+            for beam, lp in settings if split == "val" else [(5, None)]:
+                jobs.append((variant, split, beam, lp))
+    running: list[tuple[Variant, str, int, float | None, subprocess.Popen]] = []
     while jobs or running:
         while jobs and len(running) < args.parallel:
-            variant, split, lp = jobs.pop(0)
-            src, ref = split_files(split)
+            variant, split, beam, lp = jobs.pop(0)
+            src, ref = split_files(args.config, split)
             run = args.workdir / variant.slug
             command = ["evaluate", str(scored_run(run)), "--src", str(src), "--ref", str(ref)]
-            command += ["--beam", "5", "--json"]
+            command += ["--beam", str(beam), "--json"]
             if lp is not None:
                 command += ["--length-penalty", str(lp)]
             proc = softalign(*command, threads=args.threads, log=run / "recipe-evaluate.log")
-            running.append((variant, split, lp, proc))
+            running.append((variant, split, beam, lp, proc))
         time.sleep(2)
         for item in list(running):
-            variant, split, lp, proc = item
+            variant, split, beam, lp, proc = item
             if proc.poll() is None:
                 continue
             running.remove(item)
             out = proc.stdout.read() if proc.stdout else ""
             if proc.returncode:
                 raise SystemExit(f"{variant.slug}: evaluate failed, see its recipe-evaluate.log")
-            key = split if lp is None else f"{split} lp {lp:g}"
+            key = split + (f" beam {beam}" if beam != 5 else "")
+            key += f" lp {lp:g}" if lp is not None else ""
             variant.scores[key] = json.loads(out.strip().splitlines()[-1])
 
 

@@ -68,3 +68,17 @@ def test_table_gives_mean_and_sd_over_seeds_best_first():
     assert "| 35.00 ± 0.00 |" in rows[0]
     assert "| 31.00 ± 1.41 |" in rows[1]
     assert rows[1].endswith("| 31.00 ± 1.41 | 50.00 ± 0.00 |")  # one chrF column per split
+
+
+def test_split_files_follow_the_config_language_pair():
+    src, ref = recipes.split_files(REPO / "configs" / "multi30k-en-fr.yaml", "test2016")
+    assert (src.name, ref.name) == ("test_2016_flickr.en.gz", "test_2016_flickr.fr.gz")
+    src, ref = recipes.split_files(REPO / "configs" / "multi30k-en-de-15min.yaml", "val")
+    assert (src.name, ref.name) == ("val.en.gz", "val.de.gz")
+
+
+def test_val_settings_put_the_default_first_then_penalties_then_beams():
+    args = recipes.parse_args(
+        ["--minutes", "1", "--length-penalties", "0.6,1.4", "--beams", "1,5,10"]
+    )
+    assert recipes.val_settings(args) == [(5, None), (5, 0.6), (5, 1.4), (1, None), (10, None)]
