@@ -8,7 +8,10 @@
 # 2. training throughput on Multi30k En->De (configs/multi30k-en-de.yaml, the CPU model and
 #    batch), fp32 and bf16, 300 steps each;
 # 3. time to 32 BLEU on test2016 (beam 5) with bf16 for a MINUTES-minute budget (default 3),
-#    every 200-step checkpoint translated (benchmarks/time_to_bleu.py).
+#    every 200-step checkpoint translated (benchmarks/time_to_bleu.py);
+# 4. the budget recipe (configs/multi30k-en-de-15min.yaml: cosine to the deadline, the last
+#    checkpoints averaged) on a MINUTES-minute GPU budget in bf16, its average scored on
+#    test2016 with beam 5.
 set -u
 DATA=${1:-../shared/data/multi30k}
 OUT=${2:-runs/gpu-check}
@@ -41,3 +44,11 @@ echo "== time to 32 BLEU (bf16, $MINUTES minutes)"
 timeout $((MINUTES * 60 + 240)) $PY benchmarks/time_to_bleu.py configs/multi30k-en-de.yaml \
     -o "$OUT/time-to-bleu" --minutes "$MINUTES" --every 200 --target 32 --device cuda \
     --data-dir "$DATA" --set training.precision=bf16 2>&1 | grep -v "^[0-9:]* train: \|^[0-9:]* step"
+
+echo "== the budget recipe (bf16, $MINUTES minutes), its average on test2016"
+timeout $((MINUTES * 60 + 120)) $PY -m softalign train configs/multi30k-en-de-15min.yaml \
+    -o "$OUT/recipe" --data-dir "$DATA" --device cuda --no-progress \
+    --set training.max_minutes="$MINUTES" --set training.precision=bf16 \
+    --set training.checkpoint_every=200 2>&1 | tail -n 2
+timeout 120 $PY -m softalign evaluate "$OUT/recipe/averaged" --device cuda --beam 5 --json \
+    --src "$DATA/test_2016_flickr.en.gz" --ref "$DATA/test_2016_flickr.de.gz"
