@@ -71,6 +71,20 @@ GRIDS: dict[str, dict[str, tuple[str, ...]]] = {
         "cosine-2e-3-no-smoothing": BUDGET
         + COSINE
         + ("training.lr=0.002", "training.label_smoothing=0.0"),
+        # the next round, around the winner (cosine 3e-3)
+        "cosine-4e-3": BUDGET + COSINE + ("training.lr=0.004",),
+        "cosine-3e-3-word-dropout-0.1": BUDGET
+        + COSINE
+        + ("training.lr=0.003", "training.word_dropout=0.1"),
+        "cosine-3e-3-lstm": BUDGET + COSINE + ("training.lr=0.003", "model.rnn_type=lstm"),
+        "cosine-3e-3-no-input-feeding": BUDGET
+        + COSINE
+        + ("training.lr=0.003", "model.input_feeding=false"),
+        "cosine-3e-3-vocab-4000": BUDGET + COSINE + ("training.lr=0.003", "data.vocab.size=4000"),
+        "cosine-3e-3-vocab-10000": BUDGET + COSINE + ("training.lr=0.003", "data.vocab.size=10000"),
+        "cosine-3e-3-no-smoothing": BUDGET
+        + COSINE
+        + ("training.lr=0.003", "training.label_smoothing=0.0"),
     },
 }
 

@@ -110,6 +110,7 @@ class TrainingConfig:
     min_lr: float = 1e-5  # the plateau decay stops here; cosine and linear end here
     clip_norm: float = 1.0  # gradient-norm clipping; 0 = none
     label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary
+    word_dropout: float = 0.0  # share of source and decoder-input words replaced by UNK
     batch_tokens: int = 2000  # padded tokens per micro-batch (per process, per accumulation)
     accumulate: int = 1  # micro-batches per process per step (effective: x processes x this)
     precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (autocast; fp16: CUDA, loss-scaled)
@@ -385,6 +386,7 @@ def validate(config: RunConfig) -> None:
     _require(t.plateau_patience >= 0, "training.plateau_patience", "must be >= 0")
     _require(t.clip_norm >= 0, "training.clip_norm", "must be >= 0 (0 = no clipping)")
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", "must be in [0, 1)")
+    _require(0 <= t.word_dropout < 1, "training.word_dropout", "must be in [0, 1)")
     _require(t.batch_tokens >= 1, "training.batch_tokens", "must be positive")
     _require(t.accumulate >= 1, "training.accumulate", "must be at least 1")
     _require(t.schedule in SCHEDULES, "training.schedule", f"must be {_one_of(SCHEDULES)}")

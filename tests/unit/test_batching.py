@@ -1,11 +1,12 @@
-"""Token batches: budget respected, every example once, deterministic shuffling, padding."""
+"""Token batches: budget respected, every example once, deterministic shuffling, padding;
+word dropout."""
 
 import random
 
 import torch
 
-from softalign.data.batching import collate, token_batches
-from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from softalign.data.batching import collate, drop_words, token_batches
+from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def lengths(n, seed=0):
@@ -47,3 +48,22 @@ def test_collate_wraps_targets_with_bos_and_eos():
     assert batch.pad_mask.tolist() == [[False, True, True], [False, False, False]]
     assert batch.num_target_tokens == 5
     assert batch.src.dtype == torch.int64
+
+
+def test_word_dropout_replaces_words_by_unk_at_its_rate_and_nothing_else():
+    rng = random.Random(0)
+    src = [[rng.randint(4, 99) for _ in range(rng.randint(1, 30))] for _ in range(400)]
+    tgt = [[rng.randint(4, 99) for _ in range(rng.randint(1, 30))] for _ in range(400)]
+    batch = collate(list(range(400)), src, tgt)
+    dropped = drop_words(batch, 0.25, torch.Generator().manual_seed(1))
+    for before, after in [(batch.src, dropped.src), (batch.tgt_in, dropped.tgt_in)]:
+        changed = before != after
+        assert (after[changed] == UNK_ID).all()
+        assert not changed[(before == PAD_ID) | (before == BOS_ID)].any()  # specials stay
+        words = (before != PAD_ID) & (before != BOS_ID)
+        assert abs(changed.sum().item() / words.sum().item() - 0.25) < 0.02
+    assert torch.equal(dropped.tgt_out, batch.tgt_out)  # what is predicted is never dropped
+    assert torch.equal(dropped.src_lengths, batch.src_lengths)
+    again = drop_words(batch, 0.25, torch.Generator().manual_seed(1))
+    assert torch.equal(again.src, dropped.src)  # the generator decides
+    assert drop_words(batch, 0.0) is batch

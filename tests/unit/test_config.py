@@ -51,6 +51,7 @@ def test_exponent_numbers_are_numbers_in_files_and_overrides(tmp_path):
         (BASE, ["training.batch_tokens=1.5"], "'training.batch_tokens': expected an integer"),
         (BASE, ["model.attention=banana"], "'model.attention': must be one of"),
         (BASE, ["model.dropout=1.5"], "'model.dropout'"),
+        (BASE, ["training.word_dropout=1"], "'training.word_dropout': must be in [0, 1)"),
         (BASE, ["training.lr=-1"], "'training.lr': must be positive"),
         (BASE, ["model.bidirectional=maybe"], "'model.bidirectional': expected true or false"),
         (BASE, ["model.attention=dot", "model.decoder_hidden=100"], "'model.attention'"),

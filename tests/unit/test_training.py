@@ -35,6 +35,18 @@ def test_n_steps_plus_resume_plus_n_steps_equals_2n_straight(tmp_path):
     assert log.count("vocabulary: loading the run's vocabularies") == 1  # the resume
 
 
+def test_word_dropout_changes_training_and_resumes_exactly(tmp_path):
+    config = tiny_config(**{"training.word_dropout": 0.3, "training.checkpoint_every": 10})
+    train(config, tmp_path / "straight", max_steps=20, progress=False)
+    train(config, tmp_path / "resumed", max_steps=10, progress=False)
+    resume(tmp_path / "resumed", max_steps=20, progress=False)
+    plain = tiny_config(**{"training.checkpoint_every": 10})
+    train(plain, tmp_path / "plain", max_steps=20, progress=False)
+    a, b, c = (weights(tmp_path / run) for run in ("straight", "resumed", "plain"))
+    assert all(torch.equal(a[name], b[name]) for name in a)  # its draws resume too
+    assert not all(torch.equal(a[name], c[name]) for name in a)
+
+
 def test_start_up_says_what_it_does_before_step_0(tiny_run):
     """Reading (with the pair counts), the vocabulary, the model: each logged as it starts."""
     lines = (tiny_run / "train.log").read_text().splitlines()

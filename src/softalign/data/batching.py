@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from softalign.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 @dataclass
@@ -164,3 +164,26 @@ def collate(
         return Batch(pad(src), lengths, None, None, list(indices))
     tgt = [tgt_ids[i] for i in indices]
     return Batch(pad(src), lengths, pad(tgt, prefix=BOS_ID), pad(tgt, suffix=EOS_ID), list(indices))
+
+
+def drop_words(batch: Batch, p: float, generator: torch.Generator | None = None) -> Batch:
+    """Word dropout (Bowman et al. 2016; Sennrich et al. 2016 drop whole words the same way):
+    each source word and each decoder-input word but BOS becomes UNK with probability p,
+
+        x̃_i = UNK if u_i < p else x_i,   u_i ~ U(0, 1),
+
+    so the model cannot lean on any single word of its context. Padding stays padding and the
+    prediction targets (``tgt_out``) are untouched. For training only; p = 0 returns the batch.
+    """
+    if p <= 0:
+        return batch
+
+    def drop(ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        hit = (torch.rand(ids.shape, generator=generator) < p) & ~keep
+        return ids.masked_fill(hit, UNK_ID)
+
+    src = drop(batch.src, batch.src == PAD_ID)
+    tgt_in = batch.tgt_in
+    if tgt_in is not None:
+        tgt_in = drop(tgt_in, (tgt_in == PAD_ID) | (tgt_in == BOS_ID))
+    return Batch(src, batch.src_lengths, tgt_in, batch.tgt_out, batch.indices)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from softalign import checkpoint as ckpt
-from softalign.data.batching import collate, token_batches
+from softalign.data.batching import collate, drop_words, token_batches
 from softalign.data.binarized import sequence_lengths
 from softalign.decoding.search import decode_ids
 from softalign.errors import SoftalignError
@@ -86,7 +86,8 @@ def accumulate_gradients(session: Session, indices: list[int], tokens: int) -> t
     loss_sum = torch.zeros((), device=session.device)
     for k, part in enumerate(parts):
         weight = 1.0 if part else 0.0  # an empty share still joins DDP's all-reduce
-        batch = collate(part or indices[:1], train.src, train.tgt).to(session.device)
+        batch = collate(part or indices[:1], train.src, train.tgt)
+        batch = drop_words(batch, session.config.training.word_dropout).to(session.device)
         with distributed.gradient_sync(session.objective, last=k == len(parts) - 1):
             with session.precision.autocast():
                 loss, _ = session.objective(batch)
