@@ -226,18 +226,20 @@ def val_settings(args: argparse.Namespace) -> list[tuple[int, float | None]]:
 def evaluate_all(args: argparse.Namespace, todo: list[Variant]) -> None:
     jobs = []
     settings = val_settings(args)
+    splits = ["val"] + (["test2016"] if args.test else [])
+    files = {split: split_files(args.config, split) for split in splits}  # read the config once
     for variant in todo:
         run = args.workdir / variant.slug
         variant.steps = last_step(run)
         variant.averaged = averaged_last(run)
-        for split in ["val"] + (["test2016"] if args.test else []):
+        for split in splits:
             for beam, lp in settings if split == "val" else [(5, None)]:
                 jobs.append((variant, split, beam, lp))
     running: list[tuple[Variant, str, int, float | None, subprocess.Popen]] = []
     while jobs or running:
         while jobs and len(running) < args.parallel:
             variant, split, beam, lp = jobs.pop(0)
-            src, ref = split_files(args.config, split)
+            src, ref = files[split]
             run = args.workdir / variant.slug
             command = ["evaluate", str(scored_run(run)), "--src", str(src), "--ref", str(ref)]
             command += ["--beam", str(beam), "--json"]
