@@ -32,7 +32,9 @@ Phases (systems alternate within each, the order rotating between rounds):
    FLOPs per target token (``peers_flops.py``) × tokens/s ÷ the fp32 ``torch.matmul`` peak
    measured in this run.
 2. ``budget``: each system trains for ``--budget-minutes`` of wall clock (from process
-   start: start-up and vocabulary building count), then is stopped by a signal.
+   start: start-up and vocabulary building count), then is stopped by a signal. With
+   ``--seeds 1,2,3`` each softalign system is trained once per seed (``NAME-seedN``), the
+   peers once; the decode table then adds each softalign system's mean ± sd over the seeds.
 3. ``decode``: each budget model translates ``test_2016_flickr`` (1,000 sentences) greedy
    and with beam 5, 2000 source tokens per batch, in a fresh process: sentences/s over the
    whole process (start-up included) and over the tool's own search timing, peak RSS, and
@@ -45,9 +47,11 @@ and data are reused by later runs, the runs of phase 1-3 are redone every time.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -93,6 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="systems for the budget and decode phases, if not --systems (e.g. "
         "softalign-recipe,softalign-recipe-reference,onmt)",
     )
+    p.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated seeds: each softalign system of the budget phase is trained once "
+        "per seed, and the decode table adds their mean ± sd (default: one run, the config's seed)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.warmup, args.steps, args.rounds = 3, 5, 1
@@ -105,7 +115,25 @@ def build_systems(args: argparse.Namespace, data: Path) -> tuple[list[System], l
     names = args.systems.split(",")
     budget_names = (args.budget_systems or args.systems).split(",")
     built = {name: make_system(args, data, name) for name in dict.fromkeys(names + budget_names)}
-    return [built[n] for n in names], [built[n] for n in budget_names]
+    budget = [built[n] for n in budget_names]
+    if args.seeds:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        budget = [seeded for system in budget for seeded in per_seed(system, seeds)]
+    return [built[n] for n in names], budget
+
+
+def per_seed(system: System, seeds: list[int]) -> list[System]:
+    """One copy of a softalign system per seed, named ``NAME-seedN`` (a peer: itself)."""
+    if not isinstance(system, Softalign):
+        return [system]
+    copies = []
+    for seed in seeds:
+        seeded = copy.copy(system)
+        seeded.name, seeded.seed, seeded.seed_of = f"{system.name}-seed{seed}", seed, system.name
+        if seeded.budget_of:
+            seeded.budget_of = f"{seeded.budget_of}-seed{seed}"
+        copies.append(seeded)
+    return copies
 
 
 def make_system(args: argparse.Namespace, data: Path, name: str) -> System:
@@ -237,6 +265,7 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list
         "| BLEU | chrF |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    seeded: dict[str, list[tuple[int, float, float]]] = {}
     for system in systems:
         g, b = results[system.name, 1], results[system.name, 5]
         scores = score_corpus(b.hypotheses, refs)
@@ -247,7 +276,21 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list
             f"| {system.name} | {steps} | {train_mb} | {rate(g)} | {rate(b)} "
             f"| {b.process.peak_rss_mb:,.0f} MB | {scores.bleu:.1f} | {scores.chrf:.1f} |"
         )
+        if getattr(system, "seed_of", ""):
+            seeded.setdefault(system.seed_of, []).append((steps, scores.bleu, scores.chrf))
+    for name, runs_of in seeded.items():
+        steps, bleu, chrf = zip(*runs_of, strict=True)
+        rows.append(
+            f"| {name}, mean ± sd of {len(runs_of)} seeds | {mean_sd(steps, 0)} | | | | "
+            f"| {mean_sd(bleu, 2)} | {mean_sd(chrf, 2)} |"
+        )
     return rows
+
+
+def mean_sd(values, digits: int) -> str:
+    """``mean ± sd`` (sample standard deviation; 0 for a single value)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):,.{digits}f} ± {sd:,.{digits}f}"
 
 
 def machine() -> str:

@@ -164,6 +164,8 @@ class Softalign(System):
     backend = "auto"  # the fast CPU backend on the CPU (softalign/backend.py)
     config_name = "multi30k-en-de.yaml"
     budget_of = ""  # decode another system's budget model instead of training one
+    seed: int | None = None  # training.seed, if not the config's (peers.py --seeds)
+    seed_of = ""  # the system this one is a seeded copy of
 
     def config(self, max_steps: int, log_every: int, deadline_s: float | None = None) -> dict:
         """``configs/multi30k-en-de.yaml`` on the benchmark's files, with the joint 8k vocab."""
@@ -188,6 +190,8 @@ class Softalign(System):
         config["decoding"]["max_length"] = DECODE_MAX_LENGTH
         config["training"]["precision"] = config["decoding"]["precision"] = self.precision
         config["training"]["backend"] = self.backend
+        if self.seed is not None:
+            config["training"]["seed"] = self.seed
         return config
 
     def train(self, run_dir, max_steps, log_every, deadline_s):

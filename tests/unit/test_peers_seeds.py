@@ -1,0 +1,49 @@
+"""benchmarks/peers.py --seeds: one softalign run per seed, the peers once, the mean ± sd."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import peers  # noqa: E402
+from peers_systems import OpenNMT, SoftalignRecipe, SoftalignRecipeReference  # noqa: E402
+
+
+def test_each_softalign_system_is_copied_per_seed_and_its_config_gets_the_seed(tmp_path):
+    recipe = SoftalignRecipe(tmp_path, Path(sys.executable))
+    seeded = peers.per_seed(recipe, [1, 7])
+    assert [s.name for s in seeded] == ["softalign-recipe-seed1", "softalign-recipe-seed7"]
+    assert [s.seed_of for s in seeded] == ["softalign-recipe"] * 2
+    assert seeded[1].config(10, 1, 900.0)["training"]["seed"] == 7
+    assert recipe.config(10, 1, 900.0)["training"]["seed"] == 42  # the original is untouched
+    assert recipe.name == "softalign-recipe" and recipe.seed is None
+
+
+def test_a_decode_only_system_decodes_the_budget_model_of_its_own_seed(tmp_path):
+    reference = SoftalignRecipeReference(tmp_path, Path(sys.executable))
+    (seeded,) = peers.per_seed(reference, [3])
+    runs = tmp_path / "runs"
+    assert peers.budget_dir(runs, seeded) == runs / "budget-softalign-recipe-seed3"
+
+
+def test_a_peer_is_not_copied(tmp_path):
+    onmt = OpenNMT.__new__(OpenNMT)
+    assert peers.per_seed(onmt, [1, 2, 3]) == [onmt]
+
+
+def test_mean_sd_uses_the_sample_standard_deviation():
+    assert peers.mean_sd([37.0, 38.0, 39.0], 2) == "38.00 ± 1.00"
+    assert peers.mean_sd([1700], 0) == "1,700 ± 0"
+
+
+def test_seeds_are_parsed_into_the_budget_systems_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        peers,
+        "make_system",
+        lambda args, data, name: peers.SoftalignRecipe(data, Path(sys.executable)),
+    )
+    args = peers.parse_args(["--systems", "softalign-recipe", "--seeds", "1,2"])
+    throughput, budget = peers.build_systems(args, tmp_path)
+    assert [s.name for s in throughput] == ["softalign-recipe"]
+    assert [s.name for s in budget] == ["softalign-recipe-seed1", "softalign-recipe-seed2"]
