@@ -182,7 +182,7 @@ def run_demo(
     spent = minutes_spent(output_dir)
     planned = config if spent is None else load_config(output_dir / "config.yaml")
     print(describe_plan(planned, minutes, test_size, beam, spent), flush=True)
-    probe = RateProbe(((spent or 0.0) + minutes) * 60)
+    probe = RateProbe(((spent or 0.0) + minutes) * 60, max_steps=planned.training.max_steps)
     state = train_or_continue(output_dir, config, minutes, progress, spent, probe)
     # The latest weights, not the best-validated: within a short budget they are the best.
     translator = Translator.load(

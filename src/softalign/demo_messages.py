@@ -75,13 +75,16 @@ class RateProbe:
         evaluation
 
     ``budget_seconds`` is the run's whole training budget (``training.max_minutes`` × 60,
-    which for a continued run includes the minutes already spent).
+    which for a continued run includes the minutes already spent). ``max_steps``, when the run
+    has a step cap (``training.max_steps``) that the rate says comes first, is what it predicts
+    instead: ``expect 150 steps (the step cap) in about 0.9 of the 1 budget minutes``.
     """
 
     def __init__(
         self,
         budget_seconds: float,
         *,
+        max_steps: int | None = None,
         warmup: int = 2,
         min_steps: int = 5,
         min_seconds: float = 15.0,
@@ -89,6 +92,7 @@ class RateProbe:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.budget_seconds = budget_seconds
+        self.max_steps = max_steps
         self.warmup = warmup
         self.min_steps = min_steps
         self.min_seconds = min(min_seconds, 0.1 * budget_seconds)
@@ -116,12 +120,23 @@ class RateProbe:
         """The message for a measured ``rate`` (steps per second of training time)."""
         left = max(0.0, self.budget_seconds - state.elapsed_seconds)
         expected = state.step + round(rate * left)
+        measured = (
+            f"measured {rate:.2f} steps/s ({1 / rate:.2f} s a step) over steps "
+            f"{self.origin[0] + 1}-{state.step}: "
+        )
+        if self.max_steps is not None and self.max_steps < expected:
+            left = max(0, self.max_steps - state.step) / rate
+            outlook = (
+                f"expect {self.max_steps:,} steps (the step cap) in about "
+                f"{(state.elapsed_seconds + left) / 60:.2g} of the "
+                f"{self.budget_seconds / 60:.3g} budget minutes"
+            )
+        else:
+            minutes = self.budget_seconds / 60
+            outlook = f"expect about {expected:,} steps in the {minutes:.3g}-minute budget"
         ends = time.strftime("%H:%M", time.localtime(self.clock() + left))
         return (
-            f"measured {rate:.2f} steps/s ({1 / rate:.2f} s a step) over steps "
-            f"{self.origin[0] + 1}-{state.step}: expect about {expected:,} steps in the "
-            f"{self.budget_seconds / 60:.3g}-minute budget; training ends at about {ends} "
-            "(local time), then the evaluation"
+            f"{measured}{outlook}; training ends at about {ends} (local time), then the evaluation"
         )
 
 

@@ -31,6 +31,22 @@ def test_probe_predicts_steps_of_the_budget_from_the_measured_rate() -> None:
     assert f"expect about {10 + 2 * (600 - 12):,} steps in the 10-minute budget" in said[0]
 
 
+def test_probe_predicts_the_step_cap_when_it_comes_before_the_clock() -> None:
+    said: list[str] = []
+    probe = RateProbe(
+        600.0, max_steps=150, warmup=2, min_steps=5, min_seconds=4.0, emit=said.append
+    )
+    feed(probe, [5.0, 3.0] + [0.5] * 20)  # 2 steps a second: 150 steps long before 10 minutes
+    # step 10 at 12 s, 140 steps more at 2 a second: 82 s in all
+    assert "expect 150 steps (the step cap) in about 1.4 of the 10 budget minutes" in said[0]
+    said.clear()
+    roomy = RateProbe(
+        600.0, max_steps=10**6, warmup=2, min_steps=5, min_seconds=4.0, emit=said.append
+    )
+    feed(roomy, [5.0, 3.0] + [0.5] * 20)
+    assert f"expect about {10 + 2 * (600 - 12):,} steps in the 10-minute budget" in said[0]
+
+
 def test_probe_leaves_the_slow_first_steps_out_of_the_rate() -> None:
     said: list[str] = []
     probe = RateProbe(600.0, warmup=1, min_steps=4, min_seconds=1.0, emit=said.append)
