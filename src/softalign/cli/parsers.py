@@ -163,6 +163,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--test-size", type=int, default=300, help="held-out verses to score (0 = all 583)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the demo's config for a new run, e.g. --set training.lr=0.002",
+    )
     _add_backend_option(p)
     p.set_defaults(func=cmd_demo)
 

@@ -82,11 +82,13 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from softalign.config import parse_overrides
     from softalign.demo import run_demo
 
     run_demo(
         Path(args.output),
         minutes=args.minutes,
+        overrides=parse_overrides(args.set),
         test_size=args.test_size,
         progress=not args.no_progress,
         backend=args.backend,
