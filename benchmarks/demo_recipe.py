@@ -9,10 +9,10 @@ one after the other, with ``--set`` overrides of the demo's config:
 - ``before``: the demo as it was before the budget recipe: Adam at a constant 2e-3 that halves
   when the validation loss stops improving (checked every 400 steps), no warm-up, the latest
   checkpoint scored;
-- ``cosine``: the recipe's schedule only (warm-up 100, a cosine from 3e-3 that ends at the
-  deadline), the latest checkpoint scored;
-- ``recipe``: the shipped demo: that schedule plus the recipe's end, a checkpoint every 50
-  steps and the last K <= 5 averaged, K chosen on the validation verses.
+- ``cosine``: the shipped demo: the recipe's schedule (warm-up 100, a cosine from 3e-3 that
+  ends at the deadline), the latest checkpoint scored;
+- ``averaged``: that schedule plus the recipe's end, a checkpoint every 50 steps and the last
+  K <= 5 averaged, K chosen on the validation verses.
 
 The held-out verses choose nothing here (every variant is fixed in advance). Prints a markdown
 table with the machine named; each run stays under ``--workdir`` with its ``report.md``.
@@ -38,12 +38,12 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         "training.keep_checkpoints=2",
         "training.average_last=0",
     ),
-    "cosine": (
-        "training.checkpoint_every=400",
-        "training.keep_checkpoints=2",
-        "training.average_last=0",
+    "cosine": (),
+    "averaged": (
+        "training.checkpoint_every=50",
+        "training.keep_checkpoints=5",
+        "training.average_last=5",
     ),
-    "recipe": (),
 }
 
 

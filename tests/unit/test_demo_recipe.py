@@ -19,15 +19,15 @@ def test_each_variant_is_a_valid_demo_config(name: str) -> None:
     overrides = parse_overrides(list(demo_recipe.VARIANTS[name]))
     config = demo.demo_config(demo.DEMO_CORPUS, 13.0, overrides)
     averaging = config.training.average_last > 0
-    assert averaging == (name == "recipe")
+    assert averaging == (name == "averaged")
     assert config.training.schedule == ("plateau" if name == "before" else "cosine")
 
 
 def test_the_command_sets_each_override(tmp_path: Path) -> None:
-    command = demo_recipe.demo_command("cosine", tmp_path / "run", 13.0)
+    command = demo_recipe.demo_command("averaged", tmp_path / "run", 13.0)
     assert command[command.index("--minutes") + 1] == "13"
     sets = [command[i + 1] for i, arg in enumerate(command) if arg == "--set"]
-    assert sets == list(demo_recipe.VARIANTS["cosine"])
+    assert sets == list(demo_recipe.VARIANTS["averaged"])
 
 
 def test_report_reader_reads_what_the_demo_writes(tmp_path: Path) -> None:
