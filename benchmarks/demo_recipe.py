@@ -21,12 +21,14 @@ table with the machine named; each run stays under ``--workdir`` with its ``repo
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipes import machine  # noqa: E402  (the CPU named as in the sweep's table)
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "before": (
@@ -81,17 +83,6 @@ def read_report(run_dir: Path) -> dict[str, str]:
         "bleu": scores.group(1),
         "chrf": scores.group(2),
     }
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    capped = ("ONEDNN_MAX_CPU_ISA", "SOFTALIGN_MARCH")
-    caps = [f"{k}={os.environ[k]}" for k in capped if k in os.environ]
-    return f"{cpu}, {os.cpu_count()} cores" + (f" ({', '.join(caps)})" if caps else "")
 
 
 def main(argv: list[str] | None = None) -> int:
