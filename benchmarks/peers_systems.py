@@ -288,12 +288,14 @@ class SoftalignRecipe(Softalign):
         return config
 
     def decode(self, run_dir, split, beam, batch_tokens):
-        averaged = run_dir / "averaged"
-        return super().decode(averaged if averaged.exists() else run_dir, split, beam, batch_tokens)
+        from softalign.average import current_average
+
+        return super().decode(current_average(run_dir) or run_dir, split, beam, batch_tokens)
 
     def trained_steps(self, run_dir):
-        averaged = run_dir / "averaged"
-        return super().trained_steps(averaged if averaged.exists() else run_dir)
+        from softalign.average import current_average
+
+        return super().trained_steps(current_average(run_dir) or run_dir)
 
 
 class SoftalignRecipeReference(SoftalignRecipe):

@@ -212,7 +212,9 @@ def split_files(config: Path, split: str) -> tuple[Path, Path]:
 
 
 def scored_run(run: Path) -> Path:
-    return run / "averaged" if (run / "averaged").exists() else run
+    from softalign.average import current_average
+
+    return current_average(run) or run
 
 
 def val_settings(args: argparse.Namespace) -> list[tuple[int, float | None]]:

@@ -23,6 +23,19 @@ from softalign.config import load_config
 from softalign.data.dataset import vocab_files
 from softalign.errors import CheckpointError, SoftalignError
 
+AVERAGED_DIR = "averaged"  # RUN/averaged: the end-of-run average (train/final_average.py)
+
+
+def current_average(run_dir: Path) -> Path | None:
+    """``RUN/averaged`` when it averages up to the run's latest checkpoint, else None (no
+    average, or a stale one: from before a resume whose end wrote none)."""
+    averaged = run_dir / AVERAGED_DIR
+    latest = ckpt.latest_checkpoint(run_dir)
+    average = ckpt.latest_checkpoint(averaged) if averaged.is_dir() else None
+    if latest is None or average is None or average.name != latest.name:
+        return None
+    return averaged
+
 
 def select_checkpoints(
     run_dir: Path, last: int | None = None, steps: Sequence[str] | None = None

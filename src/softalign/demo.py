@@ -35,12 +35,12 @@ import numpy as np
 
 from softalign import checkpoint as ckpt
 from softalign.analysis.heatmap import save_attention
+from softalign.average import current_average
 from softalign.config import RunConfig, from_dict, load_config
 from softalign.data.sources import load_source
 from softalign.demo_messages import RateProbe, describe_plan, next_steps
 from softalign.errors import SoftalignError
 from softalign.metrics import Scores, score_corpus
-from softalign.train.final_average import AVERAGED_DIR
 from softalign.train.loop import TrainState, resume, train
 from softalign.translator import Translation, Translator
 
@@ -163,12 +163,8 @@ def weights_to_evaluate(run_dir: Path) -> tuple[Path, Path]:
     """(run directory, checkpoint) the demo scores: the end-of-run average ``RUN/averaged``
     when it averages up to the latest checkpoint, else the latest checkpoint itself (not the
     best-validated: within a short budget the latest is the best)."""
-    latest = ckpt.latest_checkpoint(run_dir)
-    averaged = run_dir / AVERAGED_DIR
-    average = ckpt.latest_checkpoint(averaged) if averaged.is_dir() else None
-    if latest is not None and average is not None and average.name == latest.name:
-        return averaged, average
-    return run_dir, latest
+    scored = current_average(run_dir) or run_dir
+    return scored, ckpt.latest_checkpoint(scored)
 
 
 def pick_heatmap_verse(

@@ -22,14 +22,12 @@ from pathlib import Path
 import torch
 
 from softalign import checkpoint as ckpt
-from softalign.average import average_tensors, save_average
+from softalign.average import AVERAGED_DIR, average_tensors, save_average
 from softalign.loss import corpus_loss
 from softalign.train.session import Session
 from softalign.train.step import write_metrics
 
 log = logging.getLogger("softalign")
-
-AVERAGED_DIR = "averaged"
 
 
 def validation_loss(session: Session, weights: dict[str, torch.Tensor]) -> float:
