@@ -21,9 +21,10 @@ is still against the fp32 peak. ``softalign-reference`` is softalign with ``--ba
 reference``: the plain-PyTorch model, without the fast CPU backend (what that backend buys).
 ``softalign-recipe`` is the same model trained with softalign's own recipe for a 15-minute
 budget (``configs/multi30k-en-de-15min.yaml``: a cosine decay that ends at the deadline, the
-last checkpoints averaged; it stops itself a minute before the deadline so that start-up and
-averaging fit in the budget) and decodes its average; ``softalign-recipe-reference`` decodes
-that same budget model with the reference backend (it trains nothing).
+last checkpoints averaged, the config's own vocabulary; it stops itself a minute before the
+deadline so that start-up and averaging fit in the budget) and decodes its average;
+``softalign-recipe-reference`` decodes that same budget model with the reference backend
+(it trains nothing).
 
 Phases (systems alternate within each, the order rotating between rounds):
 
@@ -196,7 +197,8 @@ def phase_train(args, systems, runs: Path, peak: float) -> list[str]:
             rates[system.name] += measured
             vocab[system.name] = system.tgt_vocab_size(run_dir)
             rss[system.name] = max(rss.get(system.name, 0.0), proc.peak_rss_mb)
-            if isinstance(system, Softalign) and not system.same_vocab(run_dir):
+            shared = isinstance(system, Softalign) and system.shared_vocab
+            if shared and not system.same_vocab(run_dir):
                 raise RuntimeError("softalign trained a different SentencePiece model")
     src_len, tgt_len = lengths(systems[0].data, "train")
     best_peer = max(

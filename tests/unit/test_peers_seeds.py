@@ -47,3 +47,14 @@ def test_seeds_are_parsed_into_the_budget_systems_only(tmp_path, monkeypatch):
     throughput, budget = peers.build_systems(args, tmp_path)
     assert [s.name for s in throughput] == ["softalign-recipe"]
     assert [s.name for s in budget] == ["softalign-recipe-seed1", "softalign-recipe-seed2"]
+
+
+def test_the_recipe_keeps_its_config_vocabulary_the_others_share_the_joint_8k(tmp_path):
+    import yaml
+    from peers_systems import REPO, Softalign
+
+    shipped = yaml.safe_load((REPO / "configs" / SoftalignRecipe.config_name).read_text())
+    recipe = SoftalignRecipe(tmp_path, Path(sys.executable)).config(10, 1, 900.0)
+    assert recipe["data"]["vocab"] == shipped["data"]["vocab"]
+    plain = Softalign(tmp_path, Path(sys.executable)).config(10, 1, 900.0)
+    assert plain["data"]["vocab"] == {"type": "unigram", "size": 8000, "joint": True}
