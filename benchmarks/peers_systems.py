@@ -276,8 +276,9 @@ class SoftalignRecipe(Softalign):
     shorter budget), so that start-up, the final
     checkpoint and the averaging all fit in the same wall clock as the peers'; it decodes the
     average (``RUN/averaged``). Its vocabulary is the recipe's too (the config's
-    ``data.vocab``, trained inside the budget like everyone's), not the benchmark's shared
-    joint 8k model: the vocabulary size is one of the choices the recipe makes."""
+    ``data.vocab``, trained inside its budget as every softalign system trains its own;
+    the peers' subwords are prepared outside theirs), not the benchmark's shared joint 8k
+    model: the vocabulary size is one of the choices the recipe makes."""
 
     name = "softalign-recipe"
     config_name = "multi30k-en-de-15min.yaml"
