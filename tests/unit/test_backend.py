@@ -15,7 +15,7 @@ from softalign.errors import SoftalignError
 from softalign.fast import accelerate, is_accelerated
 from softalign.fast.modules import FastAdditiveAttention, FastEncoder, FastGRUCell
 from softalign.model.attention import AdditiveAttention
-from softalign.model.cells import GRUCell
+from softalign.model.decoder import GRUCell
 from softalign.model.encoder import RNNEncoder
 
 

@@ -63,3 +63,10 @@ def test_reference_model_files_are_short_enough_to_read():
     for path in modules("model"):
         lines = len(path.read_text(encoding="utf-8").splitlines())
         assert lines <= 250, f"{path.name}: {lines} lines"
+
+
+def test_a_batch_reaches_its_loss_through_five_model_files():
+    """seq2seq.py (forward, loss) -> encoder.py -> decoder.py (cells) -> attention.py, with
+    the decoder's state in state.py: the reference model a reader follows, nothing else."""
+    names = sorted(p.name for p in modules("model") if p.name != "__init__.py")
+    assert names == ["attention.py", "decoder.py", "encoder.py", "seq2seq.py", "state.py"]

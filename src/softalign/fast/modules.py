@@ -52,8 +52,7 @@ from softalign.fast.step_weights import (
     one_weight_gradient_per_sequence,
 )
 from softalign.model.attention import AdditiveAttention, full_precision
-from softalign.model.cells import GRUCell
-from softalign.model.decoder import AttentionDecoder
+from softalign.model.decoder import AttentionDecoder, GRUCell
 from softalign.model.encoder import RNNEncoder
 from softalign.model.seq2seq import Seq2Seq
 from softalign.model.state import DecoderState
