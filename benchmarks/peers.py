@@ -38,8 +38,11 @@ Phases (systems alternate within each, the order rotating between rounds):
    peers once; the decode table then adds each softalign system's mean ± sd over the seeds.
 3. ``decode``: each budget model translates ``test_2016_flickr`` (1,000 sentences) greedy
    and with beam 5, 2000 source tokens per batch, in a fresh process: sentences/s over the
-   whole process (start-up included) and over the tool's own search timing, peak RSS, and
-   cased sacreBLEU / chrF of the beam-5 output (the time-to-quality column).
+   whole process (start-up included) and over the tool's own search timing, the search MFU
+   (the model's matrix FLOPs for the outputs it found, ``peers_flops.search_macs``, per second
+   of search against the fp32 peak: equal MFU means equal speed per FLOP, and the rest of a
+   speed ratio is FLOPs saved, e.g. by a smaller vocabulary), peak RSS, and cased sacreBLEU /
+   chrF of the beam-5 output (the time-to-quality column).
 
 Everything is written under ``--workdir`` (default ``~/.cache/softalign-bench``); the venvs
 and data are reused by later runs, the runs of phase 1-3 are redone every time.
@@ -60,9 +63,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers_flops import ModelShape, matmul_peak_flops, train_flops_per_target_token  # noqa: E402
+from peers_flops import (  # noqa: E402
+    ModelShape,
+    matmul_peak_flops,
+    search_macs,
+    train_flops_per_target_token,
+)
 from peers_setup import install_peer, log, prepare_data  # noqa: E402
 from peers_systems import (  # noqa: E402
+    Decoded,
     Joey,
     OpenNMT,
     Softalign,
@@ -241,7 +250,7 @@ def budget_dir(runs: Path, system: System) -> Path:
     return runs / f"budget-{getattr(system, 'budget_of', '') or system.name.split()[0]}"
 
 
-def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list[str]:
+def phase_decode(args, systems, runs: Path, train_rss: dict[str, float], peak: float) -> list[str]:
     data = systems[0].data
     split = TEST
     if args.decode_sentences:
@@ -261,11 +270,13 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list
         f"Decoding {len(refs)} sentences of {TEST}, 2000 source tokens per batch; "
         f"sentences/s over the process wall time (start-up included) / over the search alone; "
         f"BLEU and chrF of beam 5 after a {args.budget_minutes:g}-minute training budget "
-        "(steps: those in the checkpoint decoded).",
+        "(steps: those in the checkpoint decoded); search MFU: the model's matrix FLOPs for "
+        "the outputs found (beam 5: five hypotheses per output step, a lower bound) per second "
+        f"of search, against the fp32 matmul peak of {peak / 1e9:.0f} GFLOP/s.",
         "",
-        "| system | steps | train peak RSS | greedy sent/s | beam-5 sent/s | peak RSS beam 5 "
-        "| BLEU | chrF |",
-        "|---|---|---|---|---|---|---|---|",
+        "| system | steps | train peak RSS | greedy sent/s | beam-5 sent/s "
+        "| search MFU greedy / beam 5 | peak RSS beam 5 | BLEU | chrF |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     seeded: dict[str, list[tuple[int, float, float]]] = {}
     for system in systems:
@@ -274,8 +285,10 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list
         rate = lambda d: f"{len(refs) / d.process.wall_s:.1f} / {len(refs) / d.search_s:.1f}"  # noqa: E731
         steps = system.trained_steps(budget_dir(runs, system))
         train_mb = f"{train_rss[system.name]:,.0f} MB" if system.name in train_rss else ""
+        vocab = system.tgt_vocab_size(budget_dir(runs, system))
+        mfu = f"{search_mfu(g, 1, vocab, peak)} / {search_mfu(b, 5, vocab, peak)}"
         rows.append(
-            f"| {system.name} | {steps} | {train_mb} | {rate(g)} | {rate(b)} "
+            f"| {system.name} | {steps} | {train_mb} | {rate(g)} | {rate(b)} | {mfu} "
             f"| {b.process.peak_rss_mb:,.0f} MB | {scores.bleu:.1f} | {scores.chrf:.1f} |"
         )
         if getattr(system, "seed_of", ""):
@@ -283,10 +296,18 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float]) -> list
     for name, runs_of in seeded.items():
         steps, bleu, chrf = zip(*runs_of, strict=True)
         rows.append(
-            f"| {name}, mean ± sd of {len(runs_of)} seeds | {mean_sd(steps, 0)} | | | | "
+            f"| {name}, mean ± sd of {len(runs_of)} seeds | {mean_sd(steps, 0)} | | | | | "
             f"| {mean_sd(bleu, 2)} | {mean_sd(chrf, 2)} |"
         )
     return rows
+
+
+def search_mfu(decoded: Decoded, beam: int, tgt_vocab: int, peak: float) -> str:
+    """The search's model FLOPs per second (``peers_flops.search_macs``) against ``peak``."""
+    if not decoded.out_lengths:
+        return ""
+    macs = search_macs(ModelShape(), tgt_vocab, decoded.src_lengths, decoded.out_lengths, beam)
+    return f"{2 * macs / decoded.search_s / peak:.1%}"
 
 
 def mean_sd(values, digits: int) -> str:
@@ -328,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(phase_train(args, systems, runs, peak)) + "\n", flush=True)
     train_rss = phase_budget(args, budget_systems, runs) if "budget" in phases else {}
     if "decode" in phases:
-        print("\n".join(phase_decode(args, budget_systems, runs, train_rss)) + "\n")
+        print("\n".join(phase_decode(args, budget_systems, runs, train_rss, peak)) + "\n")
     print(f"Machine at end: {machine()}")
     return 0
 

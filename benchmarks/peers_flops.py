@@ -65,6 +65,30 @@ def forward_macs(
     return total
 
 
+def search_macs(
+    shape: ModelShape,
+    tgt_vocab: int,
+    src_lengths: Sequence[int],
+    out_lengths: Sequence[int],
+    beam: int = 1,
+) -> int:
+    """Multiply-adds a search needs for the outputs it found (``out_lengths``: subwords of each
+    best hypothesis, EOS not counted): the encoder, keys and bridge once per sentence, and one
+    decoder step per output subword + EOS for each of the ``beam`` hypotheses::
+
+        search = encoder, keys, bridge (S) + beam · T · [decoder + scores per step],  T = out + 1
+
+    Greedy search (``beam`` 1) is exactly a forward pass over its own output. For a beam this
+    is a lower bound: a real search also computes the steps of hypotheses that outlive the best
+    one and of the rows kept after their sentence ended (implementations differ there, so the
+    bound is the model's own cost, the same for every system).
+    """
+    tgt_lengths = [t + 1 for t in out_lengths]
+    single = forward_macs(shape, tgt_vocab, src_lengths, tgt_lengths)
+    encoder_only = forward_macs(shape, tgt_vocab, src_lengths, [0] * len(tgt_lengths))
+    return encoder_only + beam * (single - encoder_only)
+
+
 def train_flops_per_target_token(
     shape: ModelShape, tgt_vocab: int, src_lengths: Sequence[int], tgt_lengths: Sequence[int]
 ) -> float:

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -126,6 +126,10 @@ class Decoded:
     process: Process
     search_s: float  # the tool's own timing of the search (no start-up)
     hypotheses: list[str]  # detokenized
+    # subwords of each source and of each output (EOS not counted), in the system's own
+    # vocabulary: what the search MFU counts (peers_flops.search_macs)
+    src_lengths: list[int] = field(default_factory=list)
+    out_lengths: list[int] = field(default_factory=list)
 
 
 class System:
@@ -251,7 +255,8 @@ class Softalign(System):
         cmd += [str(batch_tokens), self.backend]
         proc = run_process(cmd, run_dir / f"decode.beam{beam}.log").check("softalign decode")
         timing = json.loads(proc.log.read_text().strip().splitlines()[-1])
-        return Decoded(proc, timing["search_s"], out.read_text(encoding="utf-8").splitlines())
+        hyps = out.read_text(encoding="utf-8").splitlines()
+        return Decoded(proc, timing["search_s"], hyps, timing["src_lengths"], timing["out_lengths"])
 
 
 class SoftalignBF16(Softalign):
@@ -329,7 +334,11 @@ def softalign_decode(
     found = translator.translate(lines, beam=int(beam), attention=False)
     seconds = time.perf_counter() - started
     Path(out).write_text("".join(t.text + "\n" for t in found), encoding="utf-8")
-    print(json.dumps({"search_s": seconds}))
+    lengths = {
+        "src_lengths": [len(t.source_tokens) for t in found],
+        "out_lengths": [len(t.target_tokens) for t in found],
+    }
+    print(json.dumps({"search_s": seconds, **lengths}))
     gc.freeze()  # as the `softalign` command ends (softalign.cli.run): a shorter shutdown
 
 
@@ -366,6 +375,8 @@ class Joey(System):
         return int((run_dir / "latest.ckpt").resolve().stem)
 
     def decode(self, run_dir, split, beam, batch_tokens):
+        import sentencepiece as spm
+
         src = self.data / f"{split}.en"
         cfg = run_dir.parent / f"{run_dir.name}.decode{beam}.yaml"
         config = self.config(run_dir, 1, 1, beam=beam)
@@ -378,7 +389,14 @@ class Joey(System):
         proc = run_process(cmd, log, stdin=src, stdout=out).check("Joey NMT translate")
         found = re.findall(r"Generation took ([\d.]+)\[sec\]", log.read_text(errors="replace"))
         hyps = out.read_text(encoding="utf-8").splitlines()
-        return Decoded(proc, float(found[-1]), hyps)
+        # Joey writes detokenized text: its lengths are those of the same joint model re-encoding
+        # it (a re-encoding can differ from the generated pieces by a piece here and there)
+        sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm.joint.model"))
+        src_lengths = [
+            len(x.split()) for x in (self.data / f"{split}.sp.en").read_text().splitlines()
+        ]
+        out_lengths = [len(x) for x in sp.encode(hyps)]
+        return Decoded(proc, float(found[-1]), hyps, src_lengths, out_lengths)
 
 
 # ----------------------------------------------------------------------------- OpenNMT-py
@@ -448,4 +466,6 @@ class OpenNMT(System):
         found = re.findall(r"Total translation time \(s\): ([\d.]+)", proc.log.read_text())
         sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm.joint.model"))
         pieces = [line.split() for line in out.read_text(encoding="utf-8").splitlines()]
-        return Decoded(proc, float(found[-1]), sp.decode(pieces))
+        src_lengths = [len(x.split()) for x in src.read_text(encoding="utf-8").splitlines()]
+        out_lengths = [len(x) for x in pieces]
+        return Decoded(proc, float(found[-1]), sp.decode(pieces), src_lengths, out_lengths)

@@ -6,7 +6,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from peers_flops import ModelShape, forward_macs, train_flops_per_target_token  # noqa: E402
+from peers_flops import (  # noqa: E402
+    ModelShape,
+    forward_macs,
+    search_macs,
+    train_flops_per_target_token,
+)
 
 ONES = ModelShape(
     embedding=1,
@@ -35,3 +40,20 @@ def test_generator_costs_output_size_times_vocab_per_target_token():
 def test_training_is_three_forward_passes_of_two_flops_per_multiply_add():
     macs = forward_macs(ModelShape(), 8000, [14, 15], [16, 17])
     assert train_flops_per_target_token(ModelShape(), 8000, [14, 15], [16, 17]) == 6 * macs / 33
+
+
+def test_greedy_search_costs_a_forward_pass_over_its_output_and_its_eos():
+    shape = ModelShape()
+    assert search_macs(shape, 4000, [10, 20], [11, 24]) == forward_macs(
+        shape, 4000, [10, 20], [12, 25]
+    )
+
+
+def test_a_beam_multiplies_the_decoder_steps_but_reads_the_source_once():
+    # unit sizes: 7 per source token and 1 bridge once; 14 + 2 per decoder step and hypothesis
+    assert search_macs(ONES, 1, [1], [0], beam=5) == 7 + 1 + 5 * (14 + 2)
+    shape = ModelShape()
+    greedy = search_macs(shape, 4000, [10, 20], [11, 24])
+    beam = search_macs(shape, 4000, [10, 20], [11, 24], beam=5)
+    encoder = forward_macs(shape, 4000, [10, 20], [0, 0])
+    assert beam - encoder == 5 * (greedy - encoder)

@@ -58,3 +58,14 @@ def test_the_recipe_keeps_its_config_vocabulary_the_others_share_the_joint_8k(tm
     assert recipe["data"]["vocab"] == shipped["data"]["vocab"]
     plain = Softalign(tmp_path, Path(sys.executable)).config(10, 1, 900.0)
     assert plain["data"]["vocab"] == {"type": "unigram", "size": 8000, "joint": True}
+
+
+def test_search_mfu_counts_the_outputs_found_and_is_blank_without_their_lengths(tmp_path):
+    from peers_flops import ModelShape, search_macs
+    from peers_systems import Decoded
+
+    bare = Decoded(process=None, search_s=2.0, hypotheses=["a"])
+    assert peers.search_mfu(bare, 1, 4000, 1e11) == ""
+    found = Decoded(None, 2.0, ["a b", "c"], src_lengths=[3, 2], out_lengths=[2, 1])
+    macs = search_macs(ModelShape(), 4000, [3, 2], [2, 1], 5)
+    assert peers.search_mfu(found, 5, 4000, 1e11) == f"{2 * macs / 2.0 / 1e11:.1%}"
