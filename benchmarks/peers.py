@@ -20,7 +20,8 @@ model's generator size, and the MFU column counts it).
 is still against the fp32 peak. ``softalign-reference`` is softalign with ``--backend
 reference``: the plain-PyTorch model, without the fast CPU backend (what that backend buys).
 ``softalign-recipe`` is the same model trained with softalign's own recipe for a 15-minute
-budget (``configs/multi30k-en-de-15min.yaml``: a cosine decay that ends at the deadline, the
+budget (``configs/multi30k-en-de-15min.yaml``; ``multi30k-en-de-45min.yaml`` when
+``--budget-minutes`` is 45 or more: a cosine decay that ends at the deadline, the
 last checkpoints averaged, the config's own vocabulary; it stops itself a minute before the
 deadline so that start-up and averaging fit in the budget) and decodes its average;
 ``softalign-recipe-reference`` decodes that same budget model with the reference backend

@@ -69,3 +69,20 @@ def test_search_mfu_counts_the_outputs_found_and_is_blank_without_their_lengths(
     found = Decoded(None, 2.0, ["a b", "c"], src_lengths=[3, 2], out_lengths=[2, 1])
     macs = search_macs(ModelShape(), 4000, [3, 2], [2, 1], 5)
     assert peers.search_mfu(found, 5, 4000, 1e11) == f"{2 * macs / 2.0 / 1e11:.1%}"
+
+
+def test_the_recipe_trains_the_shipped_config_of_the_longest_budget_that_fits(tmp_path):
+    import yaml
+    from peers_systems import REPO
+
+    recipe = SoftalignRecipe(tmp_path, Path(sys.executable))
+    assert recipe.config_file(15 * 60.0) == "multi30k-en-de-15min.yaml"
+    assert recipe.config_file(30 * 60.0) == "multi30k-en-de-15min.yaml"
+    assert recipe.config_file(60.0) == "multi30k-en-de-15min.yaml"  # --quick: the shortest
+    assert recipe.config_file(45 * 60.0) == "multi30k-en-de-45min.yaml"
+    shipped = yaml.safe_load((REPO / "configs" / "multi30k-en-de-45min.yaml").read_text())
+    config = recipe.config(10**9, 20, 45 * 60.0)
+    assert config["model"]["dropout"] == shipped["model"]["dropout"]
+    assert config["data"]["vocab"] == shipped["data"]["vocab"]
+    assert config["training"]["average_last"] == shipped["training"]["average_last"]
+    assert config["training"]["max_minutes"] == 44.0  # a minute for start-up and averaging
