@@ -35,13 +35,16 @@ from softalign.model.state import DecoderState, State
 
 
 class GRUCell(nn.Module):
-    gates = 3
+    """r = σ(W_r x + U_r h + b_r), z = σ(W_z x + U_z h + b_z),
+    n = tanh(W_n x + b_n + r ⊙ (U_n h + b'_n)), h' = (1 − z) ⊙ n + z ⊙ h (as ``nn.GRUCell``)."""
+
+    gates = 3  # r, z, n: the rows of W and U are three blocks of ``hidden_size``
 
     def __init__(self, *, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.input_proj = nn.Linear(input_size, 3 * hidden_size)  # W, b_ih
-        self.hidden_proj = nn.Linear(hidden_size, 3 * hidden_size)  # U, b_hh
+        self.input_proj = nn.Linear(input_size, self.gates * hidden_size)  # W, b_ih
+        self.hidden_proj = nn.Linear(hidden_size, self.gates * hidden_size)  # U, b_hh
 
     def step(self, x_proj: torch.Tensor, state: State) -> State:
         """x_proj: (batch, 3·hidden) from ``input_proj``; state (h,) -> (h',), (batch, hidden)."""
@@ -55,13 +58,15 @@ class GRUCell(nn.Module):
 
 
 class LSTMCell(nn.Module):
-    gates = 4
+    """[i, f, g, o] = W x + U h + b, c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g), h' = σ(o) ⊙ tanh(c')."""
+
+    gates = 4  # i, f, g, o
 
     def __init__(self, *, input_size: int, hidden_size: int) -> None:
         super().__init__()
         self.hidden_size = hidden_size
-        self.input_proj = nn.Linear(input_size, 4 * hidden_size)  # W, b
-        self.hidden_proj = nn.Linear(hidden_size, 4 * hidden_size, bias=False)  # U
+        self.input_proj = nn.Linear(input_size, self.gates * hidden_size)  # W, b
+        self.hidden_proj = nn.Linear(hidden_size, self.gates * hidden_size, bias=False)  # U
 
     def step(self, x_proj: torch.Tensor, state: State) -> State:
         """x_proj: (batch, 4·hidden); state (h, c) -> (h', c'), each (batch, hidden)."""
