@@ -21,6 +21,8 @@ def test_each_variant_is_a_valid_demo_config(name: str) -> None:
     averaging = config.training.average_last > 0
     assert averaging == (name == "averaged")
     assert config.training.schedule == ("plateau" if name == "before" else "cosine")
+    per_side = (config.data.vocab.size, config.data.vocab.joint) == (4000, False)
+    assert per_side == (name == "vocab-4000")
 
 
 def test_the_command_sets_each_override(tmp_path: Path) -> None:
@@ -49,3 +51,33 @@ def test_unknown_variant_is_refused(capsys) -> None:
     with pytest.raises(SystemExit):
         demo_recipe.parse_args(["--only", "before,fastest"])
     assert "unknown variant(s) fastest" in capsys.readouterr().err
+
+
+def test_each_seed_is_set_in_its_own_run(tmp_path: Path) -> None:
+    command = demo_recipe.demo_command("cosine", tmp_path / "run", 13.0, seed=3)
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--set"] == [
+        "training.seed=3"
+    ]
+    assert demo_recipe.run_name("cosine", 3) == "cosine-seed3"
+    assert demo_recipe.parse_args(["--seeds", "1,2"]).seed_list == [1, 2]
+    assert demo_recipe.parse_args([]).seed_list == [None]
+
+
+def test_seeds_are_summed_up_per_variant_as_mean_and_sample_sd() -> None:
+    def report(bleu: str, chrf: str) -> dict[str, str]:
+        return {"steps": "1,600", "weights": "last", "bleu": bleu, "chrf": chrf}
+
+    rows = [
+        ("before-seed1", "10:00", report("19.00", "41.00")),
+        ("before-seed2", "10:14", report("21.00", "43.00")),
+        ("cosine", "10:28", report("20.00", "42.00")),
+    ]
+    assert demo_recipe.seed_means(rows) == [
+        "| **before, mean ± sd of 2 seeds** | | 1,600 | | **20.00 ± 1.41** | 42.00 ± 1.41 |"
+    ]
+
+
+def test_bad_seeds_are_one_line(capsys) -> None:
+    with pytest.raises(SystemExit):
+        demo_recipe.parse_args(["--seeds", "1,x"])
+    assert "--seeds: comma-separated integers" in capsys.readouterr().err
