@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipes import machine  # noqa: E402  (the CPU named as in the sweep's table)
+from recipes import machine, mean_sd  # noqa: E402  (the CPU named as in the sweep's table)
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "before": (
@@ -105,23 +105,21 @@ def run_name(name: str, seed: int | None) -> str:
     return name if seed is None else f"{name}-seed{seed}"
 
 
-def seed_means(rows: list[tuple[str, str, dict[str, str]]]) -> list[str]:
-    """A ``mean ± sd`` table row for each variant run with more than one seed."""
+def seed_means(rows: list[tuple[str, int | None, str, dict[str, str]]]) -> list[str]:
+    """A ``mean ± sd`` table row for each variant run with more than one seed; ``rows``:
+    (variant, seed, start time, report) of each run."""
     by_variant: dict[str, list[dict[str, str]]] = {}
-    for name, _, report in rows:
-        by_variant.setdefault(name.split("-seed")[0], []).append(report)
+    for name, _, _, report in rows:
+        by_variant.setdefault(name, []).append(report)
     lines = []
     for name, reports in by_variant.items():
         if len(reports) < 2:
             continue
-        cells = [
-            f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
-            for v in ([float(r[key]) for r in reports] for key in ("bleu", "chrf"))
-        ]
+        bleu, chrf = (mean_sd([float(r[key]) for r in reports]) for key in ("bleu", "chrf"))
         steps = statistics.mean(int(r["steps"].replace(",", "")) for r in reports)
         lines.append(
             f"| **{name}, mean ± sd of {len(reports)} seeds** | | {steps:,.0f} | "
-            f"| **{cells[0]}** | {cells[1]} |"
+            f"| **{bleu}** | {chrf} |"
         )
     return lines
 
@@ -135,22 +133,23 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{run_dir}: exists; the demo would continue it (remove it first)")
     rows = []
     for name, seed in todo:
-        run_dir = args.workdir / run_name(name, seed)
+        label = run_name(name, seed)
+        run_dir = args.workdir / label
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         started = time.strftime("%H:%M", time.gmtime())
-        print(
-            f"[demo_recipe] {run_name(name, seed)}: {args.minutes:g} minutes from {started} UTC",
-            flush=True,
-        )
-        with (args.workdir / f"{run_name(name, seed)}.log").open("w") as log:
+        print(f"[demo_recipe] {label}: {args.minutes:g} minutes from {started} UTC", flush=True)
+        with (args.workdir / f"{label}.log").open("w") as log:
             command = demo_command(name, run_dir, args.minutes, seed)
             subprocess.run(command, stdout=log, stderr=log, check=True)
-        rows.append((run_name(name, seed), started, read_report(run_dir)))
+        rows.append((name, seed, started, read_report(run_dir)))
     print(f"\nMachine: {machine()}; budget {args.minutes:g} minutes each, one after the other\n")
     print("| variant | started (UTC) | steps | weights scored | BLEU | chrF |")
     print("|---|---|---:|---|---:|---:|")
-    for name, started, r in rows:
-        print(f"| {name} | {started} | {r['steps']} | {r['weights']} | {r['bleu']} | {r['chrf']} |")
+    for name, seed, started, r in rows:
+        print(
+            f"| {run_name(name, seed)} | {started} | {r['steps']} | {r['weights']} "
+            f"| {r['bleu']} | {r['chrf']} |"
+        )
     print("\n".join(seed_means(rows)))
     return 0
 

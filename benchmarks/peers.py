@@ -82,6 +82,7 @@ from peers_systems import (  # noqa: E402
     SoftalignReference,
     System,
     median,
+    pieces_per_line,
 )
 
 from softalign.metrics import score_corpus  # noqa: E402
@@ -182,8 +183,8 @@ def fresh(path: Path) -> Path:
 
 def lengths(data: Path, split: str) -> tuple[list[int], list[int]]:
     """Source subwords and target subwords + EOS per training pair (pairs over 100 dropped)."""
-    src = [len(x.split()) for x in (data / f"{split}.sp.en").read_text().splitlines()]
-    tgt = [len(x.split()) + 1 for x in (data / f"{split}.sp.de").read_text().splitlines()]
+    src = pieces_per_line(data / f"{split}.sp.en")
+    tgt = [n + 1 for n in pieces_per_line(data / f"{split}.sp.de")]
     kept = [(s, t) for s, t in zip(src, tgt, strict=True) if 0 < s <= 100 and 1 < t <= 101]
     return [s for s, _ in kept], [t for _, t in kept]
 

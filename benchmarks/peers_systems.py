@@ -115,6 +115,11 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def pieces_per_line(path: Path) -> list[int]:
+    """Subwords of each line of a file segmented into space-separated pieces."""
+    return [len(line.split()) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     n = len(ordered)
@@ -292,7 +297,6 @@ class SoftalignRecipe(Softalign):
     the 15-minute recipe: the shipped configs are the winners for those two budgets."""
 
     name = "softalign-recipe"
-    config_name = "multi30k-en-de-15min.yaml"
     RECIPES = {15.0: "multi30k-en-de-15min.yaml", 45.0: "multi30k-en-de-45min.yaml"}
     shared_vocab = False
     STOP_EARLY_S = 60.0
@@ -406,10 +410,8 @@ class Joey(System):
         # Joey writes detokenized text: its lengths are those of the same joint model re-encoding
         # it (a re-encoding can differ from the generated pieces by a piece here and there)
         sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm.joint.model"))
-        src_lengths = [
-            len(x.split()) for x in (self.data / f"{split}.sp.en").read_text().splitlines()
-        ]
         out_lengths = [len(x) for x in sp.encode(hyps)]
+        src_lengths = pieces_per_line(self.data / f"{split}.sp.en")
         return Decoded(proc, float(found[-1]), hyps, src_lengths, out_lengths)
 
 
@@ -480,6 +482,5 @@ class OpenNMT(System):
         found = re.findall(r"Total translation time \(s\): ([\d.]+)", proc.log.read_text())
         sp = spm.SentencePieceProcessor(model_file=str(self.data / "spm.joint.model"))
         pieces = [line.split() for line in out.read_text(encoding="utf-8").splitlines()]
-        src_lengths = [len(x.split()) for x in src.read_text(encoding="utf-8").splitlines()]
         out_lengths = [len(x) for x in pieces]
-        return Decoded(proc, float(found[-1]), sp.decode(pieces), src_lengths, out_lengths)
+        return Decoded(proc, float(found[-1]), sp.decode(pieces), pieces_per_line(src), out_lengths)

@@ -68,9 +68,9 @@ def test_seeds_are_summed_up_per_variant_as_mean_and_sample_sd() -> None:
         return {"steps": "1,600", "weights": "last", "bleu": bleu, "chrf": chrf}
 
     rows = [
-        ("before-seed1", "10:00", report("19.00", "41.00")),
-        ("before-seed2", "10:14", report("21.00", "43.00")),
-        ("cosine", "10:28", report("20.00", "42.00")),
+        ("before", 1, "10:00", report("19.00", "41.00")),
+        ("before", 2, "10:14", report("21.00", "43.00")),
+        ("cosine", None, "10:28", report("20.00", "42.00")),
     ]
     assert demo_recipe.seed_means(rows) == [
         "| **before, mean ± sd of 2 seeds** | | 1,600 | | **20.00 ± 1.41** | 42.00 ± 1.41 |"

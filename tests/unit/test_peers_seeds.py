@@ -53,7 +53,8 @@ def test_the_recipe_keeps_its_config_vocabulary_the_others_share_the_joint_8k(tm
     import yaml
     from peers_systems import REPO, Softalign
 
-    shipped = yaml.safe_load((REPO / "configs" / SoftalignRecipe.config_name).read_text())
+    shipped_file = SoftalignRecipe(tmp_path, Path(sys.executable)).config_file(900.0)
+    shipped = yaml.safe_load((REPO / "configs" / shipped_file).read_text())
     recipe = SoftalignRecipe(tmp_path, Path(sys.executable)).config(10, 1, 900.0)
     assert recipe["data"]["vocab"] == shipped["data"]["vocab"]
     plain = Softalign(tmp_path, Path(sys.executable)).config(10, 1, 900.0)
