@@ -5,7 +5,8 @@
 
 Each variant is ``softalign demo`` (English -> French on the embedded Bible, 300 held-out
 verses from books never seen in training, beam 5) from scratch for the same training budget,
-one after the other, with ``--set`` overrides of the demo's config:
+one after the other (seed by seed, every variant in turn), with ``--set`` overrides of the
+demo's config:
 
 - ``before``: the demo as it was before the budget recipe: Adam at a constant 2e-3 that halves
   when the validation loss stops improving (checked every 400 steps), no warm-up, the latest
@@ -105,6 +106,17 @@ def run_name(name: str, seed: int | None) -> str:
     return name if seed is None else f"{name}-seed{seed}"
 
 
+def run_order(variants: list[str], seeds: list[int | None]) -> list[tuple[str, int | None]]:
+    """Seed by seed, every variant in turn: a load that drifts over the hours, or a sweep cut
+    short, touches every variant alike."""
+    return [(name, seed) for seed in seeds for name in variants]
+
+
+def table_row(label: str, started: str, report: dict[str, str]) -> str:
+    r = report
+    return f"| {label} | {started} | {r['steps']} | {r['weights']} | {r['bleu']} | {r['chrf']} |"
+
+
 def seed_means(rows: list[tuple[str, int | None, str, dict[str, str]]]) -> list[str]:
     """A ``mean ± sd`` table row for each variant run with more than one seed; ``rows``:
     (variant, seed, start time, report) of each run."""
@@ -126,7 +138,7 @@ def seed_means(rows: list[tuple[str, int | None, str, dict[str, str]]]) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    todo = [(name, seed) for name in args.only.split(",") for seed in args.seed_list]
+    todo = run_order(args.only.split(","), args.seed_list)
     for name, seed in todo:
         run_dir = args.workdir / run_name(name, seed)
         if run_dir.exists():
@@ -142,14 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             command = demo_command(name, run_dir, args.minutes, seed)
             subprocess.run(command, stdout=log, stderr=log, check=True)
         rows.append((name, seed, started, read_report(run_dir)))
+        print(f"[demo_recipe] {table_row(label, started, rows[-1][3])}", flush=True)
     print(f"\nMachine: {machine()}; budget {args.minutes:g} minutes each, one after the other\n")
     print("| variant | started (UTC) | steps | weights scored | BLEU | chrF |")
     print("|---|---|---:|---|---:|---:|")
-    for name, seed, started, r in rows:
-        print(
-            f"| {run_name(name, seed)} | {started} | {r['steps']} | {r['weights']} "
-            f"| {r['bleu']} | {r['chrf']} |"
-        )
+    for name, seed, started, report in rows:
+        print(table_row(run_name(name, seed), started, report))
     print("\n".join(seed_means(rows)))
     return 0
 

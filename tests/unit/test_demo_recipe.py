@@ -81,3 +81,9 @@ def test_bad_seeds_are_one_line(capsys) -> None:
     with pytest.raises(SystemExit):
         demo_recipe.parse_args(["--seeds", "1,x"])
     assert "--seeds: comma-separated integers" in capsys.readouterr().err
+
+
+def test_runs_go_seed_by_seed_through_every_variant():
+    order = demo_recipe.run_order(["before", "cosine"], [1, 2])
+    assert order == [("before", 1), ("cosine", 1), ("before", 2), ("cosine", 2)]
+    assert demo_recipe.run_order(["cosine"], [None]) == [("cosine", None)]
