@@ -331,9 +331,23 @@ def main(argv: list[str] | None = None) -> int:
         f"beam 5, cased sacreBLEU; runs in {args.workdir}\n"
     )
     print(table(args, todo))
-    for v in todo:
-        print(f"\n- {v.slug}: " + (" ".join(v.overrides) or "(the config as it is)"))
+    print()
+    print("\n".join(run_lines(todo)))
     return 0
+
+
+def run_lines(done: list[Variant]) -> list[str]:
+    """One line per run: its overrides, then each score it got, so a mean ± sd over seeds can
+    be read back to the seeds it came from."""
+    lines = []
+    for v in done:
+        scores = ", ".join(
+            f"{key} {v.scores[key]['bleu']:.2f} (chrF {v.scores[key]['chrf']:.2f})"
+            for key in v.scores
+        )
+        overrides = " ".join(v.overrides) or "(the config as it is)"
+        lines.append(f"- {v.slug}: {overrides}; {v.steps} steps; {scores}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -82,3 +82,14 @@ def test_val_settings_put_the_default_first_then_penalties_then_beams():
         ["--minutes", "1", "--length-penalties", "0.6,1.4", "--beams", "1,5,10"]
     )
     assert recipes.val_settings(args) == [(5, None), (5, 0.6), (5, 1.4), (1, None), (10, None)]
+
+
+def test_each_run_keeps_its_own_scores_beside_the_mean():
+    run = recipes.Variant("vocab-4000", ("data.vocab.size=4000",), 2, steps=4116)
+    run.scores["val"] = {"bleu": 57.812, "chrf": 73.1}
+    run.scores["test2016"] = {"bleu": 59.4449, "chrf": 74.93}
+    (line,) = recipes.run_lines([run])
+    assert line == (
+        "- vocab-4000-seed2: data.vocab.size=4000; 4116 steps; val 57.81 (chrF 73.10), "
+        "test2016 59.44 (chrF 74.93)"
+    )
