@@ -1,7 +1,7 @@
 """The demo's budget with and without the recipe, side by side: what the recipe buys on the Bible.
 
     python benchmarks/demo_recipe.py [--minutes 13] [--only before,cosine] [--seeds 1,2,3]
-        [--workdir DIR]
+        [--workdir DIR] [--report-only]
 
 Each variant is ``softalign demo`` (English -> French on the embedded Bible, 300 held-out
 verses from books never seen in training, beam 5) from scratch for the same training budget,
@@ -18,7 +18,9 @@ demo's config:
 - ``vocab-4000``: that schedule with the Multi30k recipe's vocabularies, 4,000 unigram pieces
   per side (the demo: one joint 8k model).
 
-The held-out verses choose nothing here (every variant is fixed in advance). With ``--seeds``
+Each run is also scored (beam 5) on all the corpus's validation verses (the demo's training
+validates on the first 100 of them), written once to ``--workdir``: the val columns are what a
+choice between variants may read. The held-out verses choose nothing here. With ``--seeds``
 each variant runs once per seed (``training.seed``), and the table adds each variant's mean ±
 sd: one 13-minute run moves by about a point, more than the variants differ. Prints a markdown
 table with the machine named; each run stays under ``--workdir`` with its ``report.md``.
@@ -27,6 +29,7 @@ table with the machine named; each run stays under ``--workdir`` with its ``repo
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
@@ -66,6 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
     p.add_argument("--seeds", default="", help="comma-separated seeds (default: the demo's)")
     p.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "softalign-demo")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: score and tabulate the finished runs already under --workdir",
+    )
     args = p.parse_args(argv)
     try:
         args.seed_list = [int(seed) for seed in args.seeds.split(",")] if args.seeds else [None]
@@ -84,6 +92,44 @@ def demo_command(name: str, run_dir: Path, minutes: float, seed: int | None = No
     for override in (*VARIANTS[name], *seeded):
         command += ["--set", override]
     return command
+
+
+def validation_files(workdir: Path, corpus: str = "bible:en-fr") -> tuple[Path, Path]:
+    """The corpus's validation split as ``valid.SRC`` / ``valid.TGT`` under ``workdir``."""
+    from softalign.data.sources import load_source
+
+    src_lang, tgt_lang = corpus.partition(":")[2].split("-")
+    paths = workdir / f"valid.{src_lang}", workdir / f"valid.{tgt_lang}"
+    if not all(path.exists() for path in paths):
+        valid = load_source(corpus)["valid"]
+        for path, lines in zip(paths, (valid.src, valid.tgt), strict=True):
+            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return paths
+
+
+def validation_command(run_dir: Path, src: Path, ref: Path) -> list[str]:
+    """``softalign evaluate`` of the weights the demo scored (its average when it made one,
+    else its latest checkpoint) on the validation verses, beam 5, one JSON line."""
+    from softalign.demo import weights_to_evaluate
+
+    weights, checkpoint = weights_to_evaluate(run_dir)
+    command = [sys.executable, "-m", "softalign", "evaluate", str(weights)]
+    command += ["--checkpoint", str(checkpoint), "--src", str(src), "--ref", str(ref)]
+    return command + ["--beam", "5", "--json"]
+
+
+def score_validation(run_dir: Path, src: Path, ref: Path) -> dict[str, str]:
+    """Val BLEU and chrF of a finished run, kept in ``RUN/valid-scores.json``."""
+    kept = run_dir / "valid-scores.json"
+    if not kept.exists():
+        done = subprocess.run(
+            validation_command(run_dir, src, ref), capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise SystemExit(f"{run_dir}: evaluate on the validation verses failed: {done.stderr}")
+        kept.write_text(done.stdout.strip().splitlines()[-1] + "\n", encoding="utf-8")
+    scores = json.loads(kept.read_text(encoding="utf-8"))
+    return {"val_bleu": f"{scores['bleu']:.2f}", "val_chrf": f"{scores['chrf']:.2f}"}
 
 
 def read_report(run_dir: Path) -> dict[str, str]:
@@ -112,9 +158,18 @@ def run_order(variants: list[str], seeds: list[int | None]) -> list[tuple[str, i
     return [(name, seed) for seed in seeds for name in variants]
 
 
+HEADER = (
+    "| variant | started (UTC) | steps | weights scored | val BLEU | val chrF "
+    "| held-out BLEU | held-out chrF |\n|---|---|---:|---|---:|---:|---:|---:|"
+)
+
+
 def table_row(label: str, started: str, report: dict[str, str]) -> str:
     r = report
-    return f"| {label} | {started} | {r['steps']} | {r['weights']} | {r['bleu']} | {r['chrf']} |"
+    return (
+        f"| {label} | {started} | {r['steps']} | {r['weights']} | {r['val_bleu']} "
+        f"| {r['val_chrf']} | {r['bleu']} | {r['chrf']} |"
+    )
 
 
 def seed_means(rows: list[tuple[str, int | None, str, dict[str, str]]]) -> list[str]:
@@ -127,11 +182,12 @@ def seed_means(rows: list[tuple[str, int | None, str, dict[str, str]]]) -> list[
     for name, reports in by_variant.items():
         if len(reports) < 2:
             continue
-        bleu, chrf = (mean_sd([float(r[key]) for r in reports]) for key in ("bleu", "chrf"))
+        keys = ("val_bleu", "val_chrf", "bleu", "chrf")
+        val_bleu, val_chrf, bleu, chrf = (mean_sd([float(r[key]) for r in reports]) for key in keys)
         steps = statistics.mean(int(r["steps"].replace(",", "")) for r in reports)
         lines.append(
             f"| **{name}, mean ± sd of {len(reports)} seeds** | | {steps:,.0f} | "
-            f"| **{bleu}** | {chrf} |"
+            f"| **{val_bleu}** | {val_chrf} | **{bleu}** | {chrf} |"
         )
     return lines
 
@@ -141,23 +197,29 @@ def main(argv: list[str] | None = None) -> int:
     todo = run_order(args.only.split(","), args.seed_list)
     for name, seed in todo:
         run_dir = args.workdir / run_name(name, seed)
-        if run_dir.exists():
+        if args.report_only and not (run_dir / "report.md").exists():
+            raise SystemExit(f"{run_dir}: no finished demo there (no report.md)")
+        if run_dir.exists() and not args.report_only:
             raise SystemExit(f"{run_dir}: exists; the demo would continue it (remove it first)")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    valid_src, valid_ref = validation_files(args.workdir)
     rows = []
     for name, seed in todo:
         label = run_name(name, seed)
         run_dir = args.workdir / label
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
         started = time.strftime("%H:%M", time.gmtime())
-        print(f"[demo_recipe] {label}: {args.minutes:g} minutes from {started} UTC", flush=True)
-        with (args.workdir / f"{label}.log").open("w") as log:
-            command = demo_command(name, run_dir, args.minutes, seed)
-            subprocess.run(command, stdout=log, stderr=log, check=True)
-        rows.append((name, seed, started, read_report(run_dir)))
-        print(f"[demo_recipe] {table_row(label, started, rows[-1][3])}", flush=True)
+        if not args.report_only:
+            print(f"[demo_recipe] {label}: {args.minutes:g} minutes from {started} UTC", flush=True)
+            with (args.workdir / f"{label}.log").open("w") as log:
+                command = demo_command(name, run_dir, args.minutes, seed)
+                subprocess.run(command, stdout=log, stderr=log, check=True)
+        else:
+            started = "-"
+        report = read_report(run_dir) | score_validation(run_dir, valid_src, valid_ref)
+        rows.append((name, seed, started, report))
+        print(f"[demo_recipe] {table_row(label, started, report)}", flush=True)
     print(f"\nMachine: {machine()}; budget {args.minutes:g} minutes each, one after the other\n")
-    print("| variant | started (UTC) | steps | weights scored | BLEU | chrF |")
-    print("|---|---|---:|---|---:|---:|")
+    print(HEADER)
     for name, seed, started, report in rows:
         print(table_row(run_name(name, seed), started, report))
     print("\n".join(seed_means(rows)))

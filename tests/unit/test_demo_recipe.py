@@ -65,16 +65,20 @@ def test_each_seed_is_set_in_its_own_run(tmp_path: Path) -> None:
 
 def test_seeds_are_summed_up_per_variant_as_mean_and_sample_sd() -> None:
     def report(bleu: str, chrf: str) -> dict[str, str]:
-        return {"steps": "1,600", "weights": "last", "bleu": bleu, "chrf": chrf}
+        scores = {"val_bleu": f"{float(bleu) - 2:.2f}", "val_chrf": "40.00"}
+        return {"steps": "1,600", "weights": "last", "bleu": bleu, "chrf": chrf} | scores
 
     rows = [
         ("before", 1, "10:00", report("19.00", "41.00")),
         ("before", 2, "10:14", report("21.00", "43.00")),
         ("cosine", None, "10:28", report("20.00", "42.00")),
     ]
-    assert demo_recipe.seed_means(rows) == [
-        "| **before, mean ± sd of 2 seeds** | | 1,600 | | **20.00 ± 1.41** | 42.00 ± 1.41 |"
-    ]
+    (line,) = demo_recipe.seed_means(rows)
+    assert line == (
+        "| **before, mean ± sd of 2 seeds** | | 1,600 | | **18.00 ± 1.41** | 40.00 ± 0.00 "
+        "| **20.00 ± 1.41** | 42.00 ± 1.41 |"
+    )
+    assert line.count("|") == demo_recipe.HEADER.splitlines()[0].count("|")
 
 
 def test_bad_seeds_are_one_line(capsys) -> None:
@@ -87,3 +91,20 @@ def test_runs_go_seed_by_seed_through_every_variant():
     order = demo_recipe.run_order(["before", "cosine"], [1, 2])
     assert order == [("before", 1), ("cosine", 1), ("before", 2), ("cosine", 2)]
     assert demo_recipe.run_order(["cosine"], [None]) == [("cosine", None)]
+
+
+def test_validation_scores_the_weights_the_demo_scored(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for step in ("step-00000040", "step-00000080"):
+        (run / "checkpoints" / step).mkdir(parents=True)
+        (run / "checkpoints" / step / "state.json").write_text("{}")
+    command = demo_recipe.validation_command(run, tmp_path / "v.en", tmp_path / "v.fr")
+    assert command[command.index("evaluate") + 1] == str(run)
+    assert command[command.index("--checkpoint") + 1].endswith("step-00000080")
+    assert command[command.index("--beam") + 1] == "5"
+
+
+def test_kept_validation_scores_are_read_back_not_recomputed(tmp_path: Path) -> None:
+    (tmp_path / "valid-scores.json").write_text('{"bleu": 12.345, "chrf": 40.0}\n')
+    scores = demo_recipe.score_validation(tmp_path, tmp_path / "v.en", tmp_path / "v.fr")
+    assert scores == {"val_bleu": "12.35", "val_chrf": "40.00"}
