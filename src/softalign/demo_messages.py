@@ -30,7 +30,7 @@ def describe_model(config: RunConfig) -> str:
     """One line for the model of ``config``, e.g. ``GRU encoder 1x256 bidirectional, ...``."""
     m, v = config.model, config.data.vocab
     direction = "bidirectional" if m.bidirectional else "unidirectional"
-    vocab = f"{v.size:,} {'joint ' if v.joint else ''}{v.type} subwords"
+    vocab = f"{v.size:,} {v.type} subwords" + (" (joint)" if v.joint else " per side")
     return (
         f"{m.rnn_type.upper()} encoder {m.encoder_layers}x{m.encoder_hidden} {direction}, "
         f"decoder {m.decoder_layers}x{m.decoder_hidden}, {m.attention} attention, "

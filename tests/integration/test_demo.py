@@ -108,7 +108,7 @@ def test_second_demo_run_continues_the_same_run(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "demo"
     options = dict(corpus=SYNTHETIC, overrides=TINY_MODEL, test_size=10, beam=1, progress=False)
     first = run_demo(run_dir, minutes=0.03, **options)
-    vocab = (run_dir / "spm.joint.model").read_bytes()
+    vocab = (run_dir / "spm.src.model").read_bytes()
     capsys.readouterr()
     second = run_demo(run_dir, minutes=0.03, **options)
     out = capsys.readouterr().out
@@ -116,7 +116,7 @@ def test_second_demo_run_continues_the_same_run(tmp_path: Path, capsys) -> None:
     assert "measured " in out and "-minute budget" in out
     assert second.state.step > first.state.step
     assert second.state.elapsed_seconds >= 0.06 * 60
-    assert (run_dir / "spm.joint.model").read_bytes() == vocab  # set-up reused, not redone
+    assert (run_dir / "spm.src.model").read_bytes() == vocab  # set-up reused, not redone
 
 
 @needs_db

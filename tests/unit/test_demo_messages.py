@@ -94,7 +94,7 @@ def test_plan_names_the_corpus_the_model_and_the_budget() -> None:
     plan = describe_plan(config, 10.0, 300, 5, None)
     assert "bible:en-fr (en -> fr)" in plan
     assert "GRU encoder 1x256 bidirectional, decoder 1x512, additive attention" in plan
-    assert "8,000 joint unigram subwords" in plan
+    assert "4,000 unigram subwords per side" in plan
     assert "train a new model for 10 minutes of training time" in plan
     assert "translate 300 held-out sentences (beam 5)" in plan
     later = describe_plan(config, 5.0, 0, 5, 12.34)

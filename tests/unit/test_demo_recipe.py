@@ -22,7 +22,8 @@ def test_each_variant_is_a_valid_demo_config(name: str) -> None:
     assert averaging == (name == "averaged")
     assert config.training.schedule == ("plateau" if name == "before" else "cosine")
     per_side = (config.data.vocab.size, config.data.vocab.joint) == (4000, False)
-    assert per_side == (name == "vocab-4000")
+    assert per_side == (name in ("vocab-4000", "averaged"))
+    assert per_side or (config.data.vocab.size, config.data.vocab.joint) == (8000, True)
 
 
 def test_the_command_sets_each_override(tmp_path: Path) -> None:
@@ -54,11 +55,11 @@ def test_unknown_variant_is_refused(capsys) -> None:
 
 
 def test_each_seed_is_set_in_its_own_run(tmp_path: Path) -> None:
-    command = demo_recipe.demo_command("cosine", tmp_path / "run", 13.0, seed=3)
+    command = demo_recipe.demo_command("vocab-4000", tmp_path / "run", 13.0, seed=3)
     assert [command[i + 1] for i, arg in enumerate(command) if arg == "--set"] == [
         "training.seed=3"
     ]
-    assert demo_recipe.run_name("cosine", 3) == "cosine-seed3"
+    assert demo_recipe.run_name("vocab-4000", 3) == "vocab-4000-seed3"
     assert demo_recipe.parse_args(["--seeds", "1,2"]).seed_list == [1, 2]
     assert demo_recipe.parse_args([]).seed_list == [None]
 
