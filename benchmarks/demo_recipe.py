@@ -93,14 +93,15 @@ def demo_command(name: str, run_dir: Path, minutes: float, seed: int | None = No
     return command
 
 
-def validation_files(workdir: Path, corpus: str = "bible:en-fr") -> tuple[Path, Path]:
-    """The corpus's validation split as ``valid.SRC`` / ``valid.TGT`` under ``workdir``."""
+def validation_files(workdir: Path) -> tuple[Path, Path]:
+    """The demo corpus's validation split as ``valid.SRC`` / ``valid.TGT`` under ``workdir``."""
     from softalign.data.sources import load_source
+    from softalign.demo import DEMO_CONFIG, DEMO_CORPUS
 
-    src_lang, tgt_lang = corpus.partition(":")[2].split("-")
-    paths = workdir / f"valid.{src_lang}", workdir / f"valid.{tgt_lang}"
+    data = DEMO_CONFIG["data"]
+    paths = workdir / f"valid.{data['src_lang']}", workdir / f"valid.{data['tgt_lang']}"
     if not all(path.exists() for path in paths):
-        valid = load_source(corpus)["valid"]
+        valid = load_source(DEMO_CORPUS)["valid"]
         for path, lines in zip(paths, (valid.src, valid.tgt), strict=True):
             path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return paths
@@ -206,14 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, seed in todo:
         label = run_name(name, seed)
         run_dir = args.workdir / label
-        started = time.strftime("%H:%M", time.gmtime())
+        started = "-" if args.report_only else time.strftime("%H:%M", time.gmtime())
         if not args.report_only:
             print(f"[demo_recipe] {label}: {args.minutes:g} minutes from {started} UTC", flush=True)
             with (args.workdir / f"{label}.log").open("w") as log:
                 command = demo_command(name, run_dir, args.minutes, seed)
                 subprocess.run(command, stdout=log, stderr=log, check=True)
-        else:
-            started = "-"
         report = read_report(run_dir) | score_validation(run_dir, valid_src, valid_ref)
         rows.append((name, seed, started, report))
         print(f"[demo_recipe] {table_row(label, started, report)}", flush=True)
