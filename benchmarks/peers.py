@@ -1,19 +1,21 @@
 """softalign vs Joey NMT 2.3.0 vs OpenNMT-py 3.5.1: the same model, the same data, one run.
 
     python benchmarks/peers.py [--quick] [--workdir DIR] [--budget-minutes 15] [--phases ...]
+                               [--pair en-de|en-fr]
 
 The model in all three: embeddings 256, 2-layer bidirectional GRU encoder (256 per
 direction), 1-layer GRU decoder 512 with additive attention, input feeding and a bridge,
 dropout 0.2, Adam 1e-3, token batches of 2000, gradient-norm clip 1.0.
 
-Input: Multi30k En-De. One joint 8k unigram SentencePiece model, trained by softalign's own
-code on the training text, segments the text for everyone: softalign trains it itself from
-the same raw text (the harness checks it gets the same pieces and scores), Joey NMT
-tokenizes the raw text with it, OpenNMT-py reads the split copies. Each system keeps its own
-notion of batch size in tokens (2000) and its own vocabulary table over those subwords: the
-peers keep the types seen in training, about 5.5k on the target side, and so does softalign's
-generator (``model.output_vocab: seen``, its default; the ``target vocab`` column reads each
-model's generator size, and the MFU column counts it).
+Input: Multi30k En-De (``--pair en-fr``: En-Fr, each pair with its own data dir, vocabulary
+tables and runs in the work dir). One joint 8k unigram SentencePiece model, trained by
+softalign's own code on the training text, segments the text for everyone: softalign trains
+it itself from the same raw text (the harness checks it gets the same pieces and scores),
+Joey NMT tokenizes the raw text with it, OpenNMT-py reads the split copies. Each system keeps
+its own notion of batch size in tokens (2000) and its own vocabulary table over those
+subwords: the peers keep the types seen in training, about 5.5k on the German side, and so
+does softalign's generator (``model.output_vocab: seen``, its default; the ``target vocab``
+column reads each model's generator size, and the MFU column counts it).
 
 ``softalign-bf16`` is softalign with ``training.precision`` and ``decoding.precision`` bf16
 (autocast: bf16 matrix products on AMX, fp32 weights, softmax and attention); its MFU column
@@ -21,11 +23,11 @@ is still against the fp32 peak. ``softalign-reference`` is softalign with ``--ba
 reference``: the plain-PyTorch model, without the fast CPU backend (what that backend buys).
 ``softalign-recipe`` is the same model trained with softalign's own recipe for a 15-minute
 budget (``configs/multi30k-en-de-15min.yaml``; ``multi30k-en-de-45min.yaml`` when
-``--budget-minutes`` is 45 or more: a cosine decay that ends at the deadline, the
-last checkpoints averaged, the config's own vocabulary; it stops itself a minute before the
-deadline so that start-up and averaging fit in the budget) and decodes its average;
-``softalign-recipe-reference`` decodes that same budget model with the reference backend
-(it trains nothing).
+``--budget-minutes`` is 45 or more; En-Fr has one, ``multi30k-en-fr-45min.yaml``: a cosine
+decay that ends at the deadline, the last checkpoints averaged, the config's own vocabulary;
+it stops itself a minute before the deadline so that start-up and averaging fit in the
+budget) and decodes its average; ``softalign-recipe-reference`` decodes that same budget
+model with the reference backend (it trains nothing).
 
 Phases (systems alternate within each, the order rotating between rounds):
 
@@ -70,7 +72,7 @@ from peers_flops import (  # noqa: E402
     search_macs,
     train_flops_per_target_token,
 )
-from peers_setup import install_peer, log, prepare_data  # noqa: E402
+from peers_setup import SRC, TARGETS, install_peer, log, pair_suffix, prepare_data  # noqa: E402
 from peers_systems import (  # noqa: E402
     Decoded,
     Joey,
@@ -102,6 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=60, help="measured training steps")
     p.add_argument("--rounds", type=int, default=1, help="throughput runs per system")
     p.add_argument("--budget-minutes", type=float, default=15.0)
+    p.add_argument(
+        "--pair",
+        default="en-de",
+        choices=[f"{SRC}-{tgt}" for tgt in TARGETS],
+        help="the Multi30k language pair (test2016 scores its target side)",
+    )
     p.add_argument("--decode-sentences", type=int, default=0, help="0 = the whole test set")
     p.add_argument("--systems", default="softalign,softalign-bf16,joey,onmt")
     p.add_argument(
@@ -116,6 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "per seed, and the decode table adds their mean ± sd (default: one run, the config's seed)",
     )
     args = p.parse_args(argv)
+    args.tgt = args.pair.split("-")[1]
     if args.quick:
         args.warmup, args.steps, args.rounds = 3, 5, 1
         args.budget_minutes, args.decode_sentences = 1.0, 100
@@ -149,7 +158,7 @@ def per_seed(system: System, seeds: list[int]) -> list[System]:
 
 
 def make_system(args: argparse.Namespace, data: Path, name: str) -> System:
-    python = Path(sys.executable)
+    python, tgt = Path(sys.executable), args.tgt
     softalign = {
         "softalign": Softalign,
         "softalign-bf16": SoftalignBF16,
@@ -158,12 +167,12 @@ def make_system(args: argparse.Namespace, data: Path, name: str) -> System:
         "softalign-recipe-reference": SoftalignRecipeReference,
     }
     if name in softalign:
-        return softalign[name](data, python)
+        return softalign[name](data, python, tgt)
     if name == "joey":
-        return Joey(data, install_peer(args.workdir, "joey"))
+        return Joey(data, install_peer(args.workdir, "joey"), tgt)
     if name == "onmt":
-        onmt = OpenNMT(data, install_peer(args.workdir, "onmt"))
-        onmt.build_vocab(args.workdir)
+        onmt = OpenNMT(data, install_peer(args.workdir, "onmt"), tgt)
+        onmt.build_vocab()
         return onmt
     raise SystemExit(
         f"--systems: unknown system {name!r} ({', '.join([*softalign, 'joey', 'onmt'])})"
@@ -181,10 +190,10 @@ def fresh(path: Path) -> Path:
     return path
 
 
-def lengths(data: Path, split: str) -> tuple[list[int], list[int]]:
+def lengths(data: Path, split: str, tgt_lang: str) -> tuple[list[int], list[int]]:
     """Source subwords and target subwords + EOS per training pair (pairs over 100 dropped)."""
     src = pieces_per_line(data / f"{split}.sp.en")
-    tgt = [n + 1 for n in pieces_per_line(data / f"{split}.sp.de")]
+    tgt = [n + 1 for n in pieces_per_line(data / f"{split}.sp.{tgt_lang}")]
     kept = [(s, t) for s, t in zip(src, tgt, strict=True) if 0 < s <= 100 and 1 < t <= 101]
     return [s for s, _ in kept], [t for _, t in kept]
 
@@ -211,7 +220,7 @@ def phase_train(args, systems, runs: Path, peak: float) -> list[str]:
             shared = isinstance(system, Softalign) and system.shared_vocab
             if shared and not system.same_vocab(run_dir):
                 raise RuntimeError("softalign trained a different SentencePiece model")
-    src_len, tgt_len = lengths(systems[0].data, "train")
+    src_len, tgt_len = lengths(systems[0].data, "train", args.tgt)
     best_peer = max(
         (median(v) for k, v in rates.items() if not k.startswith("softalign")), default=0.0
     )
@@ -257,11 +266,11 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float], peak: f
     split = TEST
     if args.decode_sentences:
         split = f"{TEST}.first{args.decode_sentences}"
-        for suffix in ("en", "de", "sp.en"):
+        for suffix in ("en", args.tgt, "sp.en"):
             lines = (data / f"{TEST}.{suffix}").read_text(encoding="utf-8").splitlines()
             text = "".join(line + "\n" for line in lines[: args.decode_sentences])
             (data / f"{split}.{suffix}").write_text(text, encoding="utf-8")
-    refs = (data / f"{split}.de").read_text(encoding="utf-8").splitlines()
+    refs = (data / f"{split}.{args.tgt}").read_text(encoding="utf-8").splitlines()
     results = {}
     for beam in (1, 5):
         for system in systems:
@@ -269,7 +278,7 @@ def phase_decode(args, systems, runs: Path, train_rss: dict[str, float], peak: f
             run_dir = budget_dir(runs, system)
             results[system.name, beam] = system.decode(run_dir, split, beam, 2000)
     rows = [
-        f"Decoding {len(refs)} sentences of {TEST}, 2000 source tokens per batch; "
+        f"Decoding {len(refs)} sentences of {TEST} {args.pair}, 2000 source tokens per batch; "
         f"sentences/s over the process wall time (start-up included) / over the search alone; "
         f"BLEU and chrF of beam 5 after a {args.budget_minutes:g}-minute training budget "
         "(steps: those in the checkpoint decoded); search MFU: the model's matrix FLOPs for "
@@ -340,11 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir = args.workdir.expanduser().resolve()
     if args.workdir.is_relative_to(REPO):
         raise SystemExit(f"--workdir {args.workdir}: keep the peers and data outside the repo")
-    data = prepare_data(args.workdir, MULTI30K)
+    data = prepare_data(args.workdir, MULTI30K, args.tgt)
     systems, budget_systems = build_systems(args, data)
-    runs = args.workdir / "runs"
+    runs = args.workdir / f"runs{pair_suffix(args.tgt)}"
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"## softalign vs peers ({started}{', --quick' if args.quick else ''})\n")
+    quick = ", --quick" if args.quick else ""
+    print(f"## softalign vs peers, Multi30k {args.pair} ({started}{quick})\n")
     print(f"Machine at start: {machine()}\n")
     peak = matmul_peak_flops()
     if "train" in phases:

@@ -15,9 +15,10 @@ Peers (what they need on torch 2.13, see ``../shared/peers/README.md``):
 
 Both venvs get ``torch==2.13.0`` through a constraints file, so pip never pulls another torch.
 
-Data: Multi30k En-De (train, val, test_2016_flickr) as plain text, one joint 8k unigram
-SentencePiece model trained exactly as softalign trains its own (same call, same text, same
-special ids), and the SentencePiece-split copies that OpenNMT-py reads.
+Data: Multi30k En-De or En-Fr (train, val, test_2016_flickr) as plain text in a data dir of its
+own per pair (:func:`data_dir`), one joint 8k unigram SentencePiece model trained exactly as
+softalign trains its own (same call, same text, same special ids), and the SentencePiece-split
+copies that OpenNMT-py reads.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ PACKAGES = {
     ],
 }
 SPLITS = ("train", "val", "test_2016_flickr")
-LANGS = ("en", "de")
+SRC = "en"
+TARGETS = ("de", "fr")  # the pairs peers.py runs: En-De (the default) and En-Fr
 VOCAB_SIZE = 8000
 
 
@@ -88,7 +90,19 @@ def install_peer(workdir: Path, name: str) -> Path:
     return venv_python(workdir, name)
 
 
-def _train_spm(data: Path) -> None:
+def pair_suffix(tgt: str) -> str:
+    """What tells a pair's files apart in the work dir: nothing for En-De (the caches of
+    earlier runs stay valid), ``-en-fr`` for En-Fr."""
+    if tgt not in TARGETS:
+        raise SystemExit(f"--pair: unknown target language {tgt!r} ({', '.join(TARGETS)})")
+    return "" if tgt == "de" else f"-{SRC}-{tgt}"
+
+
+def data_dir(workdir: Path, tgt: str) -> Path:
+    return workdir / f"data{pair_suffix(tgt)}"
+
+
+def _train_spm(data: Path, tgt: str) -> None:
     """The joint SentencePiece model, trained by softalign's own code on softalign's input.
 
     softalign's ``train_vocabs`` trains on ``train.src + train.tgt`` (the raw lines); calling
@@ -102,9 +116,9 @@ def _train_spm(data: Path) -> None:
     config = DataConfig(
         dir=str(data),
         train_src="train.en",
-        train_tgt="train.de",
+        train_tgt=f"train.{tgt}",
         valid_src="val.en",
-        valid_tgt="val.de",
+        valid_tgt=f"val.{tgt}",
         vocab=VocabConfig(type="unigram", size=VOCAB_SIZE, joint=True),
     )
     # softalign's own runs train theirs with training.seed (default 42): the same pieces
@@ -112,24 +126,24 @@ def _train_spm(data: Path) -> None:
     train_vocabs(config, load_splits(config, ("train",))["train"], data, seed)
 
 
-def prepare_data(workdir: Path, multi30k: Path) -> Path:
-    """``workdir/data``: plain text, ``spm.joint.model``, and ``*.sp.{en,de}`` split text."""
-    data = workdir / "data"
+def prepare_data(workdir: Path, multi30k: Path, tgt: str = "de") -> Path:
+    """:func:`data_dir`: plain text, ``spm.joint.model``, and ``*.sp.{en,tgt}`` split text."""
+    data = data_dir(workdir, tgt)
     marker = data / ".prepared"
     if marker.is_file():
         return data
     data.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        for lang in LANGS:
+        for lang in (SRC, tgt):
             with gzip.open(multi30k / f"{split}.{lang}.gz", "rt", encoding="utf-8") as f:
                 (data / f"{split}.{lang}").write_text(f.read(), encoding="utf-8")
     log("training the joint 8k SentencePiece model")
-    _train_spm(data)
+    _train_spm(data, tgt)
     import sentencepiece as spm
 
     sp = spm.SentencePieceProcessor(model_file=str(data / "spm.joint.model"))
     for split in SPLITS:
-        for lang in LANGS:
+        for lang in (SRC, tgt):
             lines = (data / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
             pieces = sp.encode([line.strip() for line in lines], out_type=str)
             (data / f"{split}.sp.{lang}").write_text(

@@ -33,7 +33,7 @@ DECODE_MAX_LENGTH = 100
 FOREVER = 10**9
 
 
-def template(name: str, **values: Path) -> dict:
+def template(name: str, **values: Path | str) -> dict:
     """A config from ``peer_configs/``, with each ``@KEY@`` replaced by its value."""
     text = (BENCH / "peer_configs" / name).read_text(encoding="utf-8")
     for key, value in values.items():
@@ -138,12 +138,13 @@ class Decoded:
 
 
 class System:
-    """Base: ``data`` is the prepared data dir, ``python`` the system's interpreter."""
+    """Base: ``data`` is the prepared data dir, ``python`` the system's interpreter, ``tgt``
+    the target language (English is always the source)."""
 
     name = ""
 
-    def __init__(self, data: Path, python: Path) -> None:
-        self.data, self.python = data, python
+    def __init__(self, data: Path, python: Path, tgt: str = "de") -> None:
+        self.data, self.python, self.tgt = data, python, tgt
 
     def train(self, run_dir: Path, max_steps: int, log_every: int, deadline_s: float | None):
         raise NotImplementedError
@@ -171,15 +172,15 @@ class Softalign(System):
     name = "softalign"
     precision = "fp32"
     backend = "auto"  # the fast CPU backend on the CPU (softalign/backend.py)
-    config_name = "multi30k-en-de.yaml"
     budget_of = ""  # decode another system's budget model instead of training one
     seed: int | None = None  # training.seed, if not the config's (peers.py --seeds)
     seed_of = ""  # the system this one is a seeded copy of
     shared_vocab = True  # the benchmark's joint 8k SentencePiece model, as the peers use
 
     def config_file(self, deadline_s: float | None = None) -> str:
-        """The file under configs/ this system trains with (within a budget of ``deadline_s``)."""
-        return self.config_name
+        """The file under configs/ this system trains with (within a budget of ``deadline_s``):
+        the peers' model on Multi30k, ``multi30k-en-<tgt>.yaml``."""
+        return f"multi30k-en-{self.tgt}.yaml"
 
     def config(self, max_steps: int, log_every: int, deadline_s: float | None = None) -> dict:
         """``configs/<config_file>`` on the benchmark's files, with the joint 8k vocab unless
@@ -188,11 +189,11 @@ class Softalign(System):
         config["data"].update(
             dir=str(self.data),
             train_src="train.en",
-            train_tgt="train.de",
+            train_tgt=f"train.{self.tgt}",
             valid_src="val.en",
-            valid_tgt="val.de",
+            valid_tgt=f"val.{self.tgt}",
             test_src="test_2016_flickr.en",
-            test_tgt="test_2016_flickr.de",
+            test_tgt=f"test_2016_flickr.{self.tgt}",
         )
         if self.shared_vocab:
             config["data"]["vocab"] = {"type": "unigram", "size": 8000, "joint": True}
@@ -294,18 +295,24 @@ class SoftalignRecipe(Softalign):
     the peers' subwords are prepared outside theirs), not the benchmark's shared joint 8k
     model: the vocabulary size is one of the choices the recipe makes. A budget of 45 minutes
     or more trains the 45-minute recipe (``configs/multi30k-en-de-45min.yaml``), a shorter one
-    the 15-minute recipe: the shipped configs are the winners for those two budgets."""
+    the 15-minute recipe: the shipped configs are the winners for those two budgets. En-Fr
+    has one recipe, for 45 minutes (``configs/multi30k-en-fr-45min.yaml``): a shorter budget
+    trains it too, its cosine decay ending at that budget's deadline."""
 
     name = "softalign-recipe"
-    RECIPES = {15.0: "multi30k-en-de-15min.yaml", 45.0: "multi30k-en-de-45min.yaml"}
+    RECIPES = {
+        "de": {15.0: "multi30k-en-de-15min.yaml", 45.0: "multi30k-en-de-45min.yaml"},
+        "fr": {45.0: "multi30k-en-fr-45min.yaml"},
+    }
     shared_vocab = False
     STOP_EARLY_S = 60.0
 
     def config_file(self, deadline_s=None):
         """The recipe of the longest budget that fits in ``deadline_s`` (the shortest if none)."""
-        minutes = deadline_s / 60 if deadline_s else min(self.RECIPES)
-        fitting = [budget for budget in self.RECIPES if budget <= minutes] or [min(self.RECIPES)]
-        return self.RECIPES[max(fitting)]
+        recipes = self.RECIPES[self.tgt]
+        minutes = deadline_s / 60 if deadline_s else min(recipes)
+        fitting = [budget for budget in recipes if budget <= minutes] or [min(recipes)]
+        return recipes[max(fitting)]
 
     def config(self, max_steps, log_every, deadline_s=None):
         config = super().config(max_steps, log_every, deadline_s)
@@ -368,7 +375,7 @@ class Joey(System):
     LOG = re.compile(r"Step:\s+(\d+),.*Tokens per Sec:\s+([\d.]+)")
 
     def config(self, run_dir: Path, max_steps: int, log_every: int, beam: int = 5) -> dict:
-        config = template("joey.yaml", DATA=self.data, RUN=run_dir)
+        config = template("joey.yaml", DATA=self.data, RUN=run_dir, TGT=self.tgt)
         config["training"].update(updates=max_steps, logging_freq=log_every)
         config["testing"]["beam_size"] = beam
         return config
@@ -427,19 +434,25 @@ class OpenNMT(System):
         return str(self.python.parent / tool)
 
     def config(self, run_dir: Path, max_steps: int, log_every: int) -> dict:
-        vocab = self.data.parent / "onmt_vocab"
-        config = template("onmt.yaml", DATA=self.data, VOCAB=vocab, RUN=run_dir)
+        vocab = self.vocab_dir()
+        config = template("onmt.yaml", DATA=self.data, VOCAB=vocab, RUN=run_dir, TGT=self.tgt)
         config.update(train_steps=max_steps, report_every=log_every)
         return config
 
-    def build_vocab(self, workdir: Path) -> None:
+    def vocab_dir(self) -> Path:
+        """Its vocabulary tables, next to the data dir and named after it (one per pair)."""
+        return self.data.parent / self.data.name.replace("data", "onmt_vocab", 1)
+
+    def build_vocab(self) -> None:
         """``onmt_build_vocab`` once (data preparation, outside every timing)."""
-        if (workdir / "onmt_vocab" / "vocab.tgt").is_file():
+        vocab = self.vocab_dir()
+        if (vocab / "vocab.tgt").is_file():
             return
-        cfg = workdir / "onmt_vocab.yaml"
-        cfg.write_text(yaml.safe_dump(self.config(workdir / "unused", 1, 1)))
+        cfg = vocab.with_name(f"{vocab.name}.yaml")
+        cfg.write_text(yaml.safe_dump(self.config(vocab.with_name("unused"), 1, 1)))
         cmd = [self.bin("onmt_build_vocab"), "-config", str(cfg), "-n_sample", "-1"]
-        run_process(cmd, workdir / "onmt_vocab.log", env=self.ENV).check("onmt_build_vocab")
+        log = vocab.with_name(f"{vocab.name}.log")
+        run_process(cmd, log, env=self.ENV).check("onmt_build_vocab")
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
         run_dir.mkdir(parents=True, exist_ok=True)
