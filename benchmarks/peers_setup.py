@@ -57,6 +57,7 @@ PACKAGES = {
 SPLITS = ("train", "val", "test_2016_flickr")
 SRC = "en"
 TARGETS = ("de", "fr")  # the pairs peers.py runs: En-De (the default) and En-Fr
+DEFAULT_TGT = TARGETS[0]
 VOCAB_SIZE = 8000
 
 
@@ -95,7 +96,7 @@ def pair_suffix(tgt: str) -> str:
     earlier runs stay valid), ``-en-fr`` for En-Fr."""
     if tgt not in TARGETS:
         raise SystemExit(f"--pair: unknown target language {tgt!r} ({', '.join(TARGETS)})")
-    return "" if tgt == "de" else f"-{SRC}-{tgt}"
+    return "" if tgt == DEFAULT_TGT else f"-{SRC}-{tgt}"
 
 
 def data_dir(workdir: Path, tgt: str) -> Path:
@@ -126,7 +127,7 @@ def _train_spm(data: Path, tgt: str) -> None:
     train_vocabs(config, load_splits(config, ("train",))["train"], data, seed)
 
 
-def prepare_data(workdir: Path, multi30k: Path, tgt: str = "de") -> Path:
+def prepare_data(workdir: Path, multi30k: Path, tgt: str = DEFAULT_TGT) -> Path:
     """:func:`data_dir`: plain text, ``spm.joint.model``, and ``*.sp.{en,tgt}`` split text."""
     data = data_dir(workdir, tgt)
     marker = data / ".prepared"

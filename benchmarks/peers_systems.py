@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from peers_setup import DEFAULT_TGT, pair_suffix
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -143,7 +144,7 @@ class System:
 
     name = ""
 
-    def __init__(self, data: Path, python: Path, tgt: str = "de") -> None:
+    def __init__(self, data: Path, python: Path, tgt: str = DEFAULT_TGT) -> None:
         self.data, self.python, self.tgt = data, python, tgt
 
     def train(self, run_dir: Path, max_steps: int, log_every: int, deadline_s: float | None):
@@ -440,8 +441,8 @@ class OpenNMT(System):
         return config
 
     def vocab_dir(self) -> Path:
-        """Its vocabulary tables, next to the data dir and named after it (one per pair)."""
-        return self.data.parent / self.data.name.replace("data", "onmt_vocab", 1)
+        """Its vocabulary tables, next to the data dir, one per pair (as the data dir)."""
+        return self.data.parent / f"onmt_vocab{pair_suffix(self.tgt)}"
 
     def build_vocab(self) -> None:
         """``onmt_build_vocab`` once (data preparation, outside every timing)."""

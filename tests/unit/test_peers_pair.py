@@ -100,11 +100,11 @@ def test_prepare_data_writes_the_pairs_text_model_and_split_copies(tmp_path, mon
     monkeypatch.setattr(peers_setup, "VOCAB_SIZE", 40)  # what this little text can fill
     data = peers_setup.prepare_data(tmp_path / "work", multi30k, "fr")
     assert data == tmp_path / "work" / "data-en-fr"
+    sp = spm.SentencePieceProcessor(model_file=str(data / "spm.joint.model"))
     for split in peers_setup.SPLITS:
         assert not (data / f"{split}.de").exists()
         french = (data / f"{split}.fr").read_text(encoding="utf-8").splitlines()
         assert french[7] == "un chien court sur l' herbe 7"
         pieces = (data / f"{split}.sp.fr").read_text(encoding="utf-8").splitlines()
-        sp = spm.SentencePieceProcessor(model_file=str(data / "spm.joint.model"))
         assert sp.decode(pieces[7].split()) == french[7]
     assert (data / ".prepared").is_file()
