@@ -177,6 +177,7 @@ class Softalign(System):
     seed: int | None = None  # training.seed, if not the config's (peers.py --seeds)
     seed_of = ""  # the system this one is a seeded copy of
     shared_vocab = True  # the benchmark's joint 8k SentencePiece model, as the peers use
+    kept_training = ()  # training keys the benchmark leaves as the config file sets them
 
     def config_file(self, deadline_s: float | None = None) -> str:
         """The file under configs/ this system trains with (within a budget of ``deadline_s``):
@@ -187,6 +188,7 @@ class Softalign(System):
         """``configs/<config_file>`` on the benchmark's files, with the joint 8k vocab unless
         the system keeps its config's own (``shared_vocab = False``)."""
         config = yaml.safe_load((REPO / "configs" / self.config_file(deadline_s)).read_text())
+        kept = {key: config["training"][key] for key in self.kept_training}
         config["data"].update(
             dir=str(self.data),
             train_src="train.en",
@@ -205,12 +207,17 @@ class Softalign(System):
             valid_every=FOREVER,  # no validation: the peers do none either
             checkpoint_every=FOREVER,  # a checkpoint is written when training stops
         )
+        config["training"].update(kept, max_minutes=self.max_minutes(deadline_s))
         config["decoding"]["max_length"] = DECODE_MAX_LENGTH
         config["training"]["precision"] = config["decoding"]["precision"] = self.precision
         config["training"]["backend"] = self.backend
         if self.seed is not None:
             config["training"]["seed"] = self.seed
         return config
+
+    def max_minutes(self, deadline_s: float | None) -> float:
+        """``training.max_minutes`` within a budget: 0, the harness's deadline stops the run."""
+        return 0
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -315,15 +322,13 @@ class SoftalignRecipe(Softalign):
         fitting = [budget for budget in recipes if budget <= minutes] or [min(recipes)]
         return recipes[max(fitting)]
 
-    def config(self, max_steps, log_every, deadline_s=None):
-        config = super().config(max_steps, log_every, deadline_s)
-        shipped = yaml.safe_load((REPO / "configs" / self.config_file(deadline_s)).read_text())
-        shipped = shipped["training"]
-        for key in ("checkpoint_every", "keep_checkpoints", "average_last", "valid_every"):
-            config["training"][key] = shipped[key]
-        minutes = max(deadline_s - self.STOP_EARLY_S, deadline_s / 2) / 60 if deadline_s else 0
-        config["training"]["max_minutes"] = round(minutes, 3)
-        return config
+    kept_training = ("checkpoint_every", "keep_checkpoints", "average_last", "valid_every")
+
+    def max_minutes(self, deadline_s):
+        """The recipe stops itself, ``STOP_EARLY_S`` before the deadline (or at half of it)."""
+        if not deadline_s:
+            return 0
+        return round(max(deadline_s - self.STOP_EARLY_S, deadline_s / 2) / 60, 3)
 
     def decode(self, run_dir, split, beam, batch_tokens):
         from softalign.average import current_average
@@ -454,6 +459,10 @@ class OpenNMT(System):
         cmd = [self.bin("onmt_build_vocab"), "-config", str(cfg), "-n_sample", "-1"]
         log = vocab.with_name(f"{vocab.name}.log")
         run_process(cmd, log, env=self.ENV).check("onmt_build_vocab")
+
+    def max_minutes(self, deadline_s: float | None) -> float:
+        """``training.max_minutes`` within a budget: 0, the harness's deadline stops the run."""
+        return 0
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
         run_dir.mkdir(parents=True, exist_ok=True)
