@@ -202,7 +202,6 @@ class Softalign(System):
             config["data"]["vocab"] = {"type": "unigram", "size": 8000, "joint": True}
         config["training"].update(
             max_steps=max_steps,
-            max_minutes=0,
             log_every=log_every,
             valid_every=FOREVER,  # no validation: the peers do none either
             checkpoint_every=FOREVER,  # a checkpoint is written when training stops
@@ -313,6 +312,7 @@ class SoftalignRecipe(Softalign):
         "fr": {45.0: "multi30k-en-fr-45min.yaml"},
     }
     shared_vocab = False
+    kept_training = ("checkpoint_every", "keep_checkpoints", "average_last", "valid_every")
     STOP_EARLY_S = 60.0
 
     def config_file(self, deadline_s=None):
@@ -321,8 +321,6 @@ class SoftalignRecipe(Softalign):
         minutes = deadline_s / 60 if deadline_s else min(recipes)
         fitting = [budget for budget in recipes if budget <= minutes] or [min(recipes)]
         return recipes[max(fitting)]
-
-    kept_training = ("checkpoint_every", "keep_checkpoints", "average_last", "valid_every")
 
     def max_minutes(self, deadline_s):
         """The recipe stops itself, ``STOP_EARLY_S`` before the deadline (or at half of it)."""
@@ -459,10 +457,6 @@ class OpenNMT(System):
         cmd = [self.bin("onmt_build_vocab"), "-config", str(cfg), "-n_sample", "-1"]
         log = vocab.with_name(f"{vocab.name}.log")
         run_process(cmd, log, env=self.ENV).check("onmt_build_vocab")
-
-    def max_minutes(self, deadline_s: float | None) -> float:
-        """``training.max_minutes`` within a budget: 0, the harness's deadline stops the run."""
-        return 0
 
     def train(self, run_dir, max_steps, log_every, deadline_s):
         run_dir.mkdir(parents=True, exist_ok=True)
